@@ -1,0 +1,110 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "corral",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "corrald", targets: ["corrald"]),
+        .executable(name: "corral", targets: ["corral"]),
+        .executable(name: "corral-shim", targets: ["corral-shim"]),
+        .library(name: "CorralClient", targets: ["CorralClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        // Pure domain: specs, records, the transition machine, validation, errors, ports.
+        .target(name: "CorralCore", swiftSettings: strict),
+        // fork/exec with work between the two (cgroup join, setsid, dup2) that
+        // posix_spawn cannot do and Swift cannot do after fork.
+        .target(name: "CCorralSpawn"),
+        // The on-disk contract between corral-shim and the drivers; Foundation-free
+        // so the shim starts fast.
+        .target(name: "CorralShimFormat", swiftSettings: strict),
+        .target(
+            name: "CorralHost",
+            dependencies: ["CorralCore", "CCorralSpawn", "CorralShimFormat"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CorralStore",
+            dependencies: ["CorralCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CorralEngine",
+            dependencies: [
+                "CorralCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CorralDriverProcess",
+            dependencies: ["CorralCore", "CorralHost", "CorralShimFormat", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(name: "CorralAPI", swiftSettings: strict),
+        .target(
+            name: "CorralServer",
+            dependencies: [
+                "CorralAPI", "CorralCore", "CorralEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CorralClient",
+            dependencies: ["CorralAPI", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CorralCommands",
+            dependencies: [
+                "CorralAPI", "CorralClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "corrald",
+            dependencies: [
+                "CorralCore", "CorralEngine", "CorralStore", "CorralHost", "CorralServer",
+                "CorralDriverProcess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: strict),
+        .executableTarget(
+            name: "corral-shim",
+            dependencies: ["CCorralSpawn", "CorralShimFormat"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
+        .testTarget(name: "CorralEngineTests", dependencies: ["CorralEngine", "CorralCore"]),
+        .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
+        .testTarget(
+            name: "CorralDriverProcessTests",
+            dependencies: ["CorralDriverProcess", "CorralHost", "CorralCore"]
+        ),
+        .testTarget(name: "CorralAPITests", dependencies: ["CorralAPI"]),
+    ]
+)

@@ -1,0 +1,1 @@
+int corral_spawn_placeholder(void);

@@ -1,0 +1,2 @@
+#include "corral_spawn.h"
+int corral_spawn_placeholder(void) { return 0; }
