@@ -1,0 +1,77 @@
+import CorralAPI
+import CorralCore
+import CorralEngine
+
+/// A create request turned into engine requests: one per instance (`replicas + 1`),
+/// with the fields Corral cannot honour refused by name rather than ignored.
+struct CreatePlan {
+    /// The annotation that picks a driver where the client cannot send `driver`.
+    static let driverAnnotation = "corral/driver"
+    static let maximumReplicas = 256
+
+    var instances: [CreateInstance]
+    var autostart: Bool
+    var wait: Duration?
+
+    init(_ request: CreateInstanceRequest, limits: InstanceLimits, defaultDriver: String) throws(CorralError) {
+        try Self.refuseUnsupported(request)
+        let driver = request.driver ?? request.annotations?[Self.driverAnnotation] ?? defaultDriver
+        guard let args = request.args, !args.isEmpty else {
+            throw .invalidArgument("invalid field 'args': the \(driver) driver needs a command to run")
+        }
+        let replicas = request.replicas ?? 0
+        guard replicas >= 0, replicas <= Self.maximumReplicas else {
+            throw .invalidArgument("invalid field 'replicas' \(replicas): must be between 0 and \(Self.maximumReplicas)")
+        }
+        let spec = InstanceSpec(
+            driver: driver,
+            image: request.image?.url,
+            args: args,
+            env: request.env ?? [:],
+            memoryMB: request.memoryMB ?? limits.defaultMemoryMB,
+            vcpus: request.vcpus ?? limits.defaultVCPUs,
+            restartPolicy: request.restartPolicy.flatMap { RestartPolicy(rawValue: $0.rawValue) } ?? .never,
+            features: try (request.features ?? []).map { (feature) throws(CorralError) in
+                guard let known = InstanceFeature(rawValue: feature.rawValue) else {
+                    throw .unsupported("unsupported field 'features': feature '\(feature.rawValue)' is not supported")
+                }
+                return known
+            },
+            tags: request.tags ?? [],
+            annotations: request.annotations ?? [:]
+        )
+        autostart = request.autostart ?? true
+        wait = try InstanceRoutes.timeout(milliseconds: request.waitTimeoutMs, seconds: request.timeoutS)
+        let autostart = self.autostart
+        let baseName = request.name
+        instances = (0...replicas).map { index in
+            let name = baseName.map { index == 0 ? $0 : "\($0)-\(index)" }
+            return CreateInstance(name: name, spec: spec, autostart: autostart)
+        }
+    }
+
+    /// Fields of the wire that name capabilities Corral does not have yet.
+    private static func refuseUnsupported(_ request: CreateInstanceRequest) throws(CorralError) {
+        var present: [String] = []
+        if request.serviceGroup != nil { present.append("service_group") }
+        if let volumes = request.volumes, !volumes.isEmpty { present.append("volumes") }
+        if let roms = request.roms, !roms.isEmpty { present.append("roms") }
+        if let plugins = request.plugins, !plugins.isEmpty { present.append("plugins") }
+        if request.template != nil { present.append("template") }
+        if let schedules = request.schedules, !schedules.isEmpty { present.append("schedules") }
+        if request.autokill != nil { present.append("autokill") }
+        if let dependencies = request.dependencies, !dependencies.isEmpty { present.append("dependencies") }
+        if request.branchFrom != nil { present.append("branch_from") }
+        if request.checkpoint != nil { present.append("checkpoint") }
+        if let interfaces = request.networkInterfaces, !interfaces.isEmpty { present.append("network_interfaces") }
+        if let gpus = request.gpus, gpus > 0 { present.append("gpus") }
+        if request.hostname != nil { present.append("hostname") }
+        if request.gateway != nil { present.append("gateway") }
+        if request.nameserver != nil { present.append("nameserver") }
+        if request.type == .full { present.append("type") }
+        if let policy = request.scaleToZero?.policy, policy != .off { present.append("scale_to_zero") }
+        if let field = present.first {
+            throw .unsupported("unsupported field '\(field)': Corral does not support it yet")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Corral needs that are missing. Idempotent: does
+# nothing (and needs no network) when everything is present.
+set -euo pipefail
+
+packages=(
+  libsqlite3-dev   # GRDB links the system SQLite
+  python3-venv     # the test and benchmark venv
+  procps           # ps/pkill in tests and scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "install-deps: swift is at /opt/swift/usr/bin; add it to PATH" >&2
+  else
+    echo "install-deps: no Swift toolchain found (Swift 6.1 or later is needed)" >&2
+  fi
+  exit 1
+fi
