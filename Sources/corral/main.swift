@@ -1,1 +1,3 @@
-print("not yet")
+import CorralCommands
+
+await CorralCommand.runMain()

@@ -1,0 +1,33 @@
+import CorralAPI
+
+/// Prints the outcome of a batch: each succeeded item's name on standard
+/// output, each failure as `corral: <name>: <message>` on standard error.
+///
+/// - Throws: `CommandFailure` with the gravest item's exit code when any item failed.
+func reportBatch<Item: BatchItemResult>(_ items: [Item], requested: [String], json: Bool) throws {
+    if json {
+        try Output.json(items)
+    }
+    var worst: CorralExitCode?
+    for (index, item) in items.enumerated() {
+        let label = item.name ?? item.uuid ?? (index < requested.count ? requested[index] : "?")
+        if item.failed {
+            Console.error(label + ": " + (item.message ?? "failed"))
+            let code = CorralExitCode(item: item)
+            worst = max(worst ?? code, code)
+        } else if !json {
+            Console.stdout(label + "\n")
+        }
+    }
+    if let worst { throw CommandFailure(worst) }
+}
+
+/// `NameOrUUID` for a command-line identifier: a UUID when it looks like one, else a name.
+func reference(_ identifier: String) -> NameOrUUID {
+    let hex = identifier.filter { $0 != "-" }
+    let isUUID =
+        identifier.count == 36 && hex.count == 32
+        && hex.allSatisfy { $0.isHexDigit }
+        && [8, 13, 18, 23].allSatisfy { identifier[identifier.index(identifier.startIndex, offsetBy: $0)] == "-" }
+    return isUUID ? .uuid(identifier) : .name(identifier)
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import CorralAPI
+import Foundation
+
+/// The options shared by `create` and `run` that describe a new instance.
+struct InstanceOptions: ParsableArguments {
+    @Option(name: .long, help: "The instance name (default: generated).")
+    var name: String?
+
+    @Option(name: .long, help: "The driver: process, container, vm, or a plugin's name (default: the daemon's).")
+    var driver: String?
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Memory in MiB.", valueName: "MiB"))
+    var memory: Int?
+
+    @Option(name: .long, help: "Number of vCPUs.")
+    var vcpus: Int?
+
+    @Option(name: [.short, .long], help: ArgumentHelp("An environment variable; KEY alone copies it from this environment. Repeatable.", valueName: "KEY=VALUE"))
+    var env: [String] = []
+
+    @Option(name: .long, help: "Restart policy: never, always or on-failure.")
+    var restart: RestartPolicyArgument?
+
+    @Flag(name: .long, help: "Delete the instance once it stops (the delete-on-stop feature).")
+    var rm = false
+
+    @Option(name: .long, help: "A tag to attach. Repeatable.")
+    var tag: [String] = []
+
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: ArgumentHelp(
+            "The image, then the arguments: IMAGE [ARG...], IMAGE -- ARG..., or -- ARG... for drivers without an image.",
+            valueName: "image-and-args"))
+    var imageAndArguments: [String] = []
+
+    /// The image (if any) and the arguments, split at the first word or at `--`.
+    var imageAndArgs: (image: String?, args: [String]) {
+        var words = imageAndArguments[...]
+        if words.first == "--" {
+            return (nil, Array(words.dropFirst()))
+        }
+        guard let image = words.popFirst() else { return (nil, []) }
+        if words.first == "--" { words = words.dropFirst() }
+        return (image, Array(words))
+    }
+
+    func environment(_ processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in env {
+            if let equals = entry.firstIndex(of: "=") {
+                let key = String(entry[..<equals])
+                guard !key.isEmpty else { throw ValidationError("invalid --env '\(entry)': empty name") }
+                result[key] = String(entry[entry.index(after: equals)...])
+            } else if let value = processEnvironment[entry] {
+                result[entry] = value
+            } else {
+                throw ValidationError("invalid --env '\(entry)': expected KEY=VALUE, and \(entry) is not set here")
+            }
+        }
+        return result
+    }
+
+    /// The create request these options describe.
+    func request(autostart: Bool) throws -> CreateInstanceRequest {
+        let (image, args) = imageAndArgs
+        let environment = try environment()
+        return CreateInstanceRequest(
+            name: name,
+            image: image.map { .reference($0) },
+            args: args.isEmpty ? nil : args,
+            env: environment.isEmpty ? nil : environment,
+            memoryMB: memory,
+            vcpus: vcpus,
+            autostart: autostart,
+            restartPolicy: restart?.wire,
+            features: rm ? [.deleteOnStop] : nil,
+            tags: tag.isEmpty ? nil : tag,
+            driver: driver)
+    }
+
+    func validate() throws {
+        if let first = imageAndArguments.first, first == "--help" || first == "-h" {
+            throw CleanExit.helpRequest()
+        }
+        if imageAndArguments.isEmpty {
+            throw ValidationError("nothing to run: give an image, or '-- command args...' for the process driver")
+        }
+        if let memory, memory <= 0 { throw ValidationError("--memory must be a positive number of MiB") }
+        if let vcpus, vcpus <= 0 { throw ValidationError("--vcpus must be positive") }
+        _ = try environment()
+    }
+}
+
+enum RestartPolicyArgument: String, ExpressibleByArgument, CaseIterable {
+    case never
+    case always
+    case onFailure = "on-failure"
+
+    var wire: WireRestartPolicy {
+        switch self {
+        case .never: return .never
+        case .always: return .always
+        case .onFailure: return .onFailure
+        }
+    }
+}
