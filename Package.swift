@@ -100,7 +100,10 @@ let package = Package(
         ),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(name: "CorralEngineTests", dependencies: ["CorralEngine", "CorralCore"]),
-        .testTarget(name: "CorralStoreTests", dependencies: ["CorralStore", "CorralCore"]),
+        .testTarget(
+            name: "CorralStoreTests",
+            dependencies: ["CorralStore", "CorralCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "CorralDriverProcessTests",
             dependencies: ["CorralDriverProcess", "CorralHost", "CorralCore"]

@@ -81,16 +81,16 @@ public struct InstanceMachine: Sendable {
             r.observed.message = nil
             r.observed.stopReason = nil
             r.observed.lastExit = nil
-            if r.observed.restart != nil {
-                actions.append(.wake(at: now.addingTimeInterval(RestartBackoff.healthyAfterSeconds)))
-            }
 
         case .startFailed(let message):
+            // A late result for a start that is no longer in flight changes nothing.
+            guard case .starting = r.observed.phase else { break }
             r.observed.phase = .stopped
             r.observed.stoppedAt = now
             r.observed.message = "failed to start instance: \(message)"
             r.observed.stopReason = StopReason()
-            if let restart = nextRestart(r, failed: true, now: now) {
+            // The instance never ran, so a failed start never counts as a healthy run.
+            if let restart = nextRestart(r, failed: true, ranSeconds: 0, now: now) {
                 r.observed.restart = restart
             } else {
                 r.observed.restart = nil
@@ -113,14 +113,20 @@ public struct InstanceMachine: Sendable {
             case .exited(let status):
                 applyExit(&r, status: status, now: now, actions: &actions)
             case .lost(let reason):
+                var selfInitiated = true
+                if case .stopping = r.observed.phase { selfInitiated = false }
+                let ranSeconds = r.observed.startedAt.map { now.timeIntervalSince($0) } ?? 0
                 r.observed.phase = .stopped
                 r.observed.stoppedAt = now
                 r.observed.stopReason = StopReason()
                 r.observed.message = "instance lost while the daemon was down: \(reason)"
                 actions.append(.cleanup)
+                // Nobody recorded how it ended: treated as a failure.
+                settleAfterEnd(&r, selfInitiated: selfInitiated, failed: true, ranSeconds: ranSeconds, now: now)
             }
 
         case .startInterrupted:
+            guard case .starting = r.observed.phase else { break }
             // Whatever the interrupted start left is removed first; then the start
             // is made again if it is still wanted.
             actions.append(.cleanup)
@@ -256,6 +262,14 @@ public struct InstanceMachine: Sendable {
     // MARK: - Exit
 
     private func applyExit(_ r: inout InstanceRecord, status: ExitStatus, now: Date, actions: inout [InstanceAction]) {
+        switch r.observed.phase {
+        case .stopped, .deleting:
+            // No workload is recorded: a duplicate or late report of an exit
+            // already handled, not a new crash.
+            return
+        case .starting, .running, .stopping, .standby:
+            break
+        }
         var reason: StopReason
         var selfInitiated = false
         switch r.observed.phase {
@@ -282,20 +296,28 @@ public struct InstanceMachine: Sendable {
             : status.summary
         actions.append(.cleanup)
 
+        let ranSeconds = r.observed.startedAt.map { now.timeIntervalSince($0) } ?? 0
+        settleAfterEnd(&r, selfInitiated: selfInitiated, failed: status.failed, ranSeconds: ranSeconds, now: now)
+    }
+
+    /// What follows the end of a workload: the restart its policy asks for, or else
+    /// the deletion of a delete-on-stop instance (the reconcile pass issues `.destroy`).
+    private func settleAfterEnd(_ r: inout InstanceRecord, selfInitiated: Bool, failed: Bool, ranSeconds: Double, now: Date) {
         if selfInitiated, !r.desired.deleteRequested, r.desired.power == .running,
-           let restart = nextRestart(r, failed: status.failed, now: now) {
+           let restart = nextRestart(r, failed: failed, ranSeconds: ranSeconds, now: now) {
             r.observed.restart = restart
             return
         }
         r.observed.restart = nil
         if r.spec.deleteOnStop && !r.desired.deleteRequested {
             r.observed.phase = .deleting
-            actions.append(.destroy)
         }
     }
 
-    /// The next restart of a sequence, or nil when the policy says the instance stays down.
-    private func nextRestart(_ r: InstanceRecord, failed: Bool, now: Date) -> RestartSequence? {
+    /// The next restart of a sequence, or nil when the policy says the instance stays
+    /// down. A run of `ranSeconds` of at least `RestartBackoff.healthyAfterSeconds`
+    /// starts a new sequence.
+    private func nextRestart(_ r: InstanceRecord, failed: Bool, ranSeconds: Double, now: Date) -> RestartSequence? {
         switch r.spec.restartPolicy {
         case .never: return nil
         case .onFailure where !failed: return nil
@@ -303,8 +325,7 @@ public struct InstanceMachine: Sendable {
         }
         var attempt = 1
         if let previous = r.observed.restart {
-            let ranFor = r.observed.startedAt.map { now.timeIntervalSince($0) } ?? 0
-            attempt = ranFor >= RestartBackoff.healthyAfterSeconds ? 1 : previous.attempt + 1
+            attempt = ranSeconds >= RestartBackoff.healthyAfterSeconds ? 1 : previous.attempt + 1
         }
         let delay = RestartBackoff.delaySeconds(attempt: attempt)
         return RestartSequence(attempt: attempt, nextAt: now.addingTimeInterval(delay))
