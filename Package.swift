@@ -7,7 +7,7 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "corral",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "corrald", targets: ["corrald"]),
         .executable(name: "corral", targets: ["corral"]),
@@ -93,13 +93,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "corral", dependencies: ["CorralCommands"], swiftSettings: strict),
+        // Started once per instance start: a statically linked Swift runtime cuts
+        // its start-up from about 2.5 ms to 0.7 ms.
         .executableTarget(
             name: "corral-shim",
             dependencies: ["CCorralSpawn", "CorralShimFormat"],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
-        .testTarget(name: "CorralEngineTests", dependencies: ["CorralEngine", "CorralCore"]),
+        .testTarget(
+            name: "CorralEngineTests",
+            dependencies: [
+                "CorralEngine", "CorralCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "CorralStoreTests",
             dependencies: ["CorralStore", "CorralCore", .product(name: "GRDB", package: "GRDB.swift")]

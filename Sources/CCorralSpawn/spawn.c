@@ -1,2 +1,193 @@
+#define _GNU_SOURCE
 #include "corral_spawn.h"
-int corral_spawn_placeholder(void) { return 0; }
+
+#include <errno.h>
+#include <linux/sched.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct child_report {
+    int stage;
+    int error;
+    int index;
+};
+
+static void child_fail(int report_fd, int stage, int index) {
+    struct child_report report = { stage, errno, index };
+    ssize_t ignored = write(report_fd, &report, sizeof report);
+    (void)ignored;
+    _exit(127);
+}
+
+static int move_fd(int from, int to) {
+    if (from == to) {
+        int flags = fcntl(from, F_GETFD);
+        if (flags < 0) return -1;
+        return fcntl(from, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    return dup2(from, to) < 0 ? -1 : 0;
+}
+
+static void child_main(
+    int report_fd, const char *path, char *const argv[], char *const envp[], const char *cwd,
+    const int *cgroup_fds, int cgroup_count, int stdin_fd, int stdout_fd, int stderr_fd
+) {
+    struct sigaction default_action;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        sigaction(sig, &default_action, NULL);
+    }
+
+    for (int i = 0; i < cgroup_count; i++) {
+        if (write(cgroup_fds[i], "0", 1) != 1) child_fail(report_fd, CORRAL_SPAWN_STAGE_CGROUP, i);
+    }
+    if (setsid() < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_SETSID, 0);
+
+    /* The report pipe must not land on 0-2 before those are set. */
+    if (report_fd <= 2) {
+        int moved = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
+        if (moved < 0) _exit(127);
+        report_fd = moved;
+    }
+    if (move_fd(stdin_fd, 0) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 0);
+    if (move_fd(stdout_fd, 1) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 1);
+    if (move_fd(stderr_fd, 2) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 2);
+    if (cwd != NULL && chdir(cwd) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_CHDIR, 0);
+
+    /* Only 0-2 reach the workload, whatever the caller forgot to mark. */
+    (void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    execve(path, argv, envp);
+    child_fail(report_fd, CORRAL_SPAWN_STAGE_EXEC, 0);
+}
+
+/* fork(2) semantics (no CLONE_VM), but the child starts in the cgroup. Returns
+   the pid in the parent, 0 in the child, -1 with errno on failure. */
+static pid_t clone_into_cgroup(int cgroup2_fd) {
+#if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup2_fd;
+    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+#else
+    (void)cgroup2_fd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int corral_spawn(
+    const char *path, char *const argv[], char *const envp[], const char *cwd,
+    int cgroup2_fd, const int *cgroup_join_fds, int cgroup_join_count,
+    int stdin_fd, int stdout_fd, int stderr_fd,
+    corral_spawn_result *result
+) {
+    memset(result, 0, sizeof *result);
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        result->stage = CORRAL_SPAWN_STAGE_PIPE;
+        result->error = errno;
+        return -1;
+    }
+
+    pid_t pid = -1;
+    if (cgroup2_fd >= 0) {
+        pid = clone_into_cgroup(cgroup2_fd);
+        if (pid > 0 || pid == 0) {
+            cgroup_join_count = 0;
+        } else if (errno != ENOSYS && errno != EINVAL && errno != E2BIG && errno != EOPNOTSUPP) {
+            result->stage = CORRAL_SPAWN_STAGE_CGROUP;
+            result->error = errno;
+            close(report[0]);
+            close(report[1]);
+            return -1;
+        }
+    }
+    if (pid < 0) pid = fork();
+    if (pid < 0) {
+        result->stage = CORRAL_SPAWN_STAGE_FORK;
+        result->error = errno;
+        close(report[0]);
+        close(report[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(report[0]);
+        child_main(report[1], path, argv, envp, cwd, cgroup_join_fds, cgroup_join_count,
+                   stdin_fd, stdout_fd, stderr_fd);
+        _exit(127);
+    }
+
+    close(report[1]);
+    struct child_report child_report;
+    ssize_t n;
+    do {
+        n = read(report[0], &child_report, sizeof child_report);
+    } while (n < 0 && errno == EINTR);
+    close(report[0]);
+
+    if (n == 0) {
+        result->pid = pid;
+        return 0;
+    }
+
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (n == (ssize_t)sizeof child_report) {
+        result->stage = child_report.stage;
+        result->error = child_report.error;
+        result->index = child_report.index;
+    } else {
+        result->stage = CORRAL_SPAWN_STAGE_EXEC;
+        result->error = EIO;
+    }
+    return -1;
+}
+
+int corral_spawn_detached(const char *path, char *const argv[], char *const envp[], int extra_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &none);
+    /* 3 first: the caller's descriptor may itself be 0-2. */
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, extra_fd, 3);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}

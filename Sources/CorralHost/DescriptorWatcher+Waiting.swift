@@ -1,0 +1,87 @@
+import CorralShimFormat
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension DescriptorWatcher {
+    /// What `readLine` found.
+    public enum LineResult: Sendable, Equatable {
+        /// A complete line, without its newline.
+        case line([UInt8])
+        /// The writer closed the pipe; the bytes read before that, if any.
+        case endOfFile([UInt8])
+        case timedOut
+        case stopped
+        case failed(SystemCallError)
+    }
+
+    /// Reads `fd` until the first newline or end of file, without blocking a Swift
+    /// thread. Takes ownership of `fd` in every case.
+    public func readLine(from fd: Int32, deadline: UInt64) async -> LineResult {
+        await withCheckedContinuation { (continuation: CheckedContinuation<LineResult, Never>) in
+            let buffer = WatcherConfined<[UInt8]>([])
+            do throws(SystemCallError) {
+                try watch(fd, deadline: deadline) { event, fd in
+                    switch event {
+                    case .timedOut:
+                        continuation.resume(returning: .timedOut)
+                        return .done
+                    case .stopped:
+                        continuation.resume(returning: .stopped)
+                        return .done
+                    case .readable:
+                        var chunk = [UInt8](repeating: 0, count: 512)
+                        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                        if n < 0 {
+                            if errno == EINTR || errno == EAGAIN { return .keepWatching }
+                            continuation.resume(returning: .failed(.last("read")))
+                            return .done
+                        }
+                        if n == 0 {
+                            continuation.resume(returning: .endOfFile(buffer.value))
+                            return .done
+                        }
+                        buffer.value.append(contentsOf: chunk[0..<n])
+                        if let newline = buffer.value.firstIndex(of: UInt8(ascii: "\n")) {
+                            continuation.resume(returning: .line(Array(buffer.value[..<newline])))
+                            return .done
+                        }
+                        return .keepWatching
+                    }
+                }
+            } catch {
+                close(fd)
+                continuation.resume(returning: .failed(error))
+            }
+        }
+    }
+
+    /// Waits until `fd` is readable (a pidfd: its process has exited), the deadline
+    /// passes, or the watcher stops. Takes ownership of `fd` in every case.
+    public func waitReadable(_ fd: Int32, deadline: UInt64) async -> Event {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Event, Never>) in
+            do throws(SystemCallError) {
+                try watch(fd, deadline: deadline) { event, _ in
+                    continuation.resume(returning: event)
+                    return .done
+                }
+            } catch {
+                close(fd)
+                continuation.resume(returning: .stopped)
+            }
+        }
+    }
+}
+
+/// State touched only by handlers of one registration, which the watcher thread
+/// runs one at a time; the box exists to let those handlers share it.
+final class WatcherConfined<Value>: @unchecked Sendable {
+    var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+}
