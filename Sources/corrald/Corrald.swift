@@ -1,0 +1,168 @@
+import ArgumentParser
+import CorralCore
+import CorralDriverProcess
+import CorralEngine
+import CorralServer
+import CorralStore
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// The Corral daemon: the composition root that wires the store, the drivers, the
+/// engine and the API listeners into one service group.
+@main
+struct Corrald: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "corrald",
+        abstract: "Run the Corral daemon: instances as processes, containers or microVMs behind one API.",
+        discussion: """
+            Instances outlive the daemon: stopping or killing corrald leaves them running, \
+            and the next corrald on the same state directory re-adopts them.
+            """,
+        version: version
+    )
+
+    @Option(name: .customLong("state-dir"), help: "Where instances, logs and the database live.")
+    var stateDirectory: String = Self.defaultStateDirectory
+
+    @Option(help: "Also serve the API over TCP on HOST:PORT (bearer-token auth).")
+    var listen: String?
+
+    @Option(name: .customLong("token-file"), help: "File holding the API token for TCP (else $CORRAL_TOKEN).")
+    var tokenFile: String?
+
+    @Option(name: .customLong("cgroup-parent"), help: "Cgroup under which instance cgroups are made.")
+    var cgroupParent: String = "corral"
+
+    @Option(name: .customLong("default-driver"), help: "Driver for instances that name none.")
+    var defaultDriver: String = "process"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .customLong("max-memory-mb"), help: "Largest memory_mb an instance may ask for.")
+    var maxMemoryMB: Int = 65_536
+
+    @Option(name: .customLong("max-vcpus"), help: "Most vcpus an instance may ask for.")
+    var maxVCPUs: Int = 64
+
+    static var defaultStateDirectory: String {
+        if getuid() == 0 { return "/var/lib/corral" }
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
+        return "\(home)/.local/share/corral"
+    }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("invalid --log-level '\(logLevel)'")
+        }
+        if let listen { _ = try Self.parseListen(listen) }
+        guard maxMemoryMB >= 4 else { throw ValidationError("invalid --max-memory-mb: must be at least 4") }
+        guard maxVCPUs >= 1 else { throw ValidationError("invalid --max-vcpus: must be at least 1") }
+        guard !cgroupParent.isEmpty, !cgroupParent.contains(".."), !cgroupParent.hasPrefix("/") else {
+            throw ValidationError("invalid --cgroup-parent '\(cgroupParent)': a relative cgroup name is needed")
+        }
+    }
+
+    static func parseListen(_ value: String) throws -> (host: String, port: Int) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+              (1...65_535).contains(port)
+        else {
+            throw ValidationError("invalid --listen '\(value)': expected HOST:PORT")
+        }
+        var host = String(value[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "corrald")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let stateDirectory = URL(fileURLWithPath: self.stateDirectory).standardizedFileURL.path
+        let store = try SQLiteStateStore(directory: stateDirectory)
+        let loaded = try await store.load()
+
+        let events = DriverEventStream()
+        let processDriver = ProcessDriver(
+            stateDirectory: stateDirectory,
+            shimPath: Self.siblingExecutable("corral-shim"),
+            cgroupParent: cgroupParent,
+            events: events,
+            logger: Logger(label: "corral.driver.process")
+        )
+        let limits = InstanceLimits(memoryMB: 4...maxMemoryMB, vcpus: 1...maxVCPUs)
+        let engine = InstanceEngine(
+            configuration: .init(limits: limits, defaultDriver: defaultDriver),
+            store: store,
+            drivers: [processDriver],
+            exits: events.exits,
+            loaded: loaded,
+            logger: Logger(label: "corral.engine")
+        )
+        await engine.probeDrivers()
+
+        var tcp: (host: String, port: Int)?
+        if let listen { tcp = try Self.parseListen(listen) }
+        let server = CorralServer(
+            configuration: .init(
+                socketPath: "\(stateDirectory)/corrald.sock",
+                tcpHost: tcp?.host,
+                tcpPort: tcp?.port,
+                token: try tcp.map { _ in try readToken() },
+                version: Self.version
+            ),
+            engine: engine,
+            limits: limits,
+            defaultDriver: defaultDriver,
+            registry: registry,
+            logger: Logger(label: "corral.api")
+        )
+        let services: [any Service] = [engine] + (try server.services())
+        logger.info("corrald starting", metadata: [
+            "state": "\(stateDirectory)",
+            "instances": "\(loaded.instances.count)",
+            "socket": "\(stateDirectory)/corrald.sock",
+            "tcp": "\(listen ?? "off")",
+        ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        logger.info("corrald stopped; instances keep running")
+    }
+
+    private func readToken() throws -> String {
+        if let tokenFile {
+            let text = try String(contentsOfFile: tokenFile, encoding: .utf8)
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("invalid --token-file: \(tokenFile) is empty") }
+            return token
+        }
+        guard let token = ProcessInfo.processInfo.environment["CORRAL_TOKEN"], !token.isEmpty else {
+            throw ValidationError("--listen needs a token: set CORRAL_TOKEN or pass --token-file")
+        }
+        return token
+    }
+
+    /// A binary installed next to this one (corral-shim ships beside corrald).
+    static func siblingExecutable(_ name: String) -> String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+}
