@@ -234,9 +234,27 @@ extension InstanceEngine {
             guard let current else { return true }
             switch current.observed.phase {
             case .running, .standby, .deleting: return true
-            case .stopped: return current.observed.restart == nil
+            case .stopped:
+                // A start request not yet picked up (a fresh autostart) is still to come.
+                return current.observed.restart == nil
+                    && current.observed.handledStartRequest >= current.desired.startRequest
             case .starting, .stopping: return false
             }
+        }
+    }
+
+    /// Waits until the reconciler has acted on the latest change of desired state
+    /// (a create's start has begun, say). Returns the record at that point, nil if
+    /// it is gone; a timeout returns the record as it stands.
+    public func waitUntilApplied(_ uuid: UUID, timeout: Duration) async throws(CorralError) -> InstanceRecord? {
+        do {
+            return try await waitUntil(uuid, timeout: timeout, what: "reconciled") { current in
+                guard let current else { return true }
+                return current.observed.appliedGeneration >= current.desired.generation
+            }
+        } catch {
+            guard error.code == .timeout else { throw error }
+            return table.get(uuid)
         }
     }
 
