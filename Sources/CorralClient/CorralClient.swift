@@ -22,11 +22,11 @@ public struct CorralClient: Sendable {
     /// - Parameters:
     ///   - endpoint: where the daemon listens.
     ///   - token: sent as `Authorization: Bearer <token>` when not `nil`.
-    ///   - httpClient: the connection pool; the process-wide shared one by
-    ///     default, which needs no shutdown.
+    ///   - httpClient: the connection pool; by default a process-wide one that
+    ///     needs no shutdown and fails at once when the daemon is not listening.
     ///   - requestTimeout: the deadline of calls that do not wait server-side.
     public init(
-        endpoint: CorralEndpoint, token: String? = nil, httpClient: HTTPClient = .shared,
+        endpoint: CorralEndpoint, token: String? = nil, httpClient: HTTPClient = CorralClient.defaultHTTPClient,
         requestTimeout: Duration = .seconds(60)
     ) {
         self.endpoint = endpoint
@@ -34,6 +34,16 @@ public struct CorralClient: Sendable {
         self.httpClient = httpClient
         self.requestTimeout = requestTimeout
     }
+
+    /// A connection pool that reports an unreachable daemon at once, instead of
+    /// retrying the connection until the request's deadline as AsyncHTTPClient's
+    /// shared pool does.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(5))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     // MARK: instances
 

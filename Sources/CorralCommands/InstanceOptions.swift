@@ -84,6 +84,11 @@ struct InstanceOptions: ParsableArguments {
         if let first = imageAndArguments.first, first == "--help" || first == "-h" {
             throw CleanExit.helpRequest()
         }
+        // Passthrough capture takes an unknown option for the image; options come
+        // before the image or `--`, so a leading dash there is a mistyped option.
+        if let first = imageAndArguments.first, first != "--", first.hasPrefix("-") {
+            throw ValidationError("unknown option '\(first)'")
+        }
         if imageAndArguments.isEmpty {
             throw ValidationError("nothing to run: give an image, or '-- command args...' for the process driver")
         }

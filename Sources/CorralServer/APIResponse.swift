@@ -49,28 +49,31 @@ struct APIResponse {
         return json(envelope, status: status)
     }
 
-    /// A batch answer: one item per request item, failed items carrying their own
-    /// status. The envelope says `success`, `partial_success` or `error`; an all-failed
-    /// batch answers with the first failure's HTTP status.
+    /// A per-item answer: one item per request item, failed items carrying their own
+    /// status, message and error code; the envelope says `success`, `partial_success`
+    /// or `error`. Batch forms always answer 200, because clients read per-item
+    /// results only from a successful response; a by-path form (one item, `single`)
+    /// answers its failure's HTTP status and lists it in `errors`.
     static func batch<Item: BatchItemResult>(
         _ items: [Item],
         failures: [CorralError],
+        single: Bool = false,
         started: ContinuousClock.Instant
     ) -> Response {
         let failedCount = items.filter(\.failed).count
         let status: ResponseStatus = failedCount == 0 ? .success : (failedCount == items.count ? .error : .partialSuccess)
-        let errors = failures.map { error in
-            ResponseError(
-                status: Int(ErrorMapping.status(for: error.code).code),
-                message: error.description,
-                error: ErrorMapping.itemCode(for: error.code)
-            )
+        // Clients read a batch's failures from its items (and their `error` codes);
+        // the envelope's `errors` would make them judge the batch as a whole.
+        var errors: [ResponseError] = []
+        var httpStatus: HTTPResponse.Status = .ok
+        if single, status == .error, let first = failures.first {
+            httpStatus = ErrorMapping.status(for: first.code)
+            errors = [ResponseError(status: Int(httpStatus.code), message: first.description, error: ErrorMapping.itemCode(for: first.code))]
         }
-        let httpStatus: HTTPResponse.Status = status == .error ? (failures.first.map { ErrorMapping.status(for: $0.code) } ?? .internalServerError) : .ok
         let message: String? = switch status {
         case .success: nil
         case .partialSuccess: "\(failedCount) of \(items.count) items failed"
-        case .error: failures.first?.description
+        case .error: failures.first?.description ?? items.first(where: \.failed)?.message
         }
         let envelope = Envelope(
             status: status,

@@ -40,7 +40,7 @@ struct CreatePlan {
             tags: request.tags ?? [],
             annotations: request.annotations ?? [:]
         )
-        autostart = request.autostart ?? true
+        autostart = request.autostart ?? false
         wait = try InstanceRoutes.timeout(milliseconds: request.waitTimeoutMs, seconds: request.timeoutS)
         let autostart = self.autostart
         let baseName = request.name

@@ -68,6 +68,13 @@ extension CorralError {
     }
 }
 
+/// A failed item whose answer says more than the error alone (the state reached
+/// when a wait ran out, say).
+struct ItemFailure<Item: FailableItem>: Error {
+    var item: Item
+    var error: CorralError
+}
+
 /// Per-item answers that can report a failure.
 protocol FailableItem: BatchItemResult {
     static func failed(uuid: String?, name: String?, message: String, error: Int?) -> Self

@@ -78,16 +78,41 @@ struct InstanceRoutes: Sendable {
         let create = try StrictJSON.decode(CreateInstanceRequest.self, from: body)
         let plan = try CreatePlan(create, limits: limits, defaultDriver: defaultDriver)
         let records = try await engine.create(plan.instances)
-        var result = records
-        if let wait = plan.wait, plan.autostart {
-            result = []
-            for record in records {
-                let current = try await waitQuietly(record.uuid, timeout: wait) ?? record
-                result.append(current)
-            }
-        }
         let now = Date()
-        return APIResponse.success(InstancesData(instances: result.map { $0.wire(now: now) }), started: started)
+        guard let wait = plan.wait, plan.autostart else {
+            // Answer once the reconciler has taken the start up, so the state says so.
+            var current: [InstanceRecord] = []
+            for record in records {
+                current.append(try await engine.waitUntilApplied(record.uuid, timeout: .seconds(5)) ?? record)
+            }
+            return APIResponse.success(InstancesData(instances: current.map { $0.wire(now: now) }), started: started)
+        }
+        // A create that waits answers per instance: one that stopped (or was still
+        // starting when the wait ran out) is a failed item carrying its state.
+        var items: [InstanceDTO] = []
+        var failures: [CorralError] = []
+        for record in records {
+            let current = try await waitQuietly(record.uuid, timeout: wait) ?? record
+            var dto = current.wire(now: Date())
+            switch current.state {
+            case .running, .standby:
+                break
+            case .starting:
+                let error = CorralError.timeout("timed out after \(wait) waiting for instance '\(current.name)' to be running")
+                dto.status = .error
+                dto.message = error.message
+                failures.append(error)
+            default:
+                let error = CorralError.invalidState(
+                    "failed to start instance '\(current.name)': \(current.observed.message ?? "it stopped before it was running")"
+                )
+                dto.status = .error
+                dto.message = error.message
+                failures.append(error)
+            }
+            items.append(dto)
+        }
+        return APIResponse.batch(items, failures: failures, started: started)
     }
 
     /// Waits for a start's outcome; a timeout answers with the state reached so far.
@@ -134,8 +159,12 @@ struct InstanceRoutes: Sendable {
             records = records.filter { record in tags.allSatisfy(record.spec.tags.contains) }
         }
         if query.get("order") == "desc" { records.reverse() }
-        if let from = query.get("from", as: Int.self) ?? query.get("from_", as: Int.self), from > 0 {
-            records = Array(records.dropFirst(from))
+        // `from` is an inclusive cursor: the UUID (or name) of the first item wanted.
+        if let from = query.get("from") ?? query.get("from_") {
+            guard let index = records.firstIndex(where: { $0.uuid.uuidString.lowercased() == from.lowercased() || $0.name == from }) else {
+                throw CorralError.invalidArgument("invalid query 'from': no instance '\(from)'")
+            }
+            records = Array(records[index...])
         }
         if let count = query.get("count", as: Int.self), count >= 0 {
             records = Array(records.prefix(count))
@@ -154,7 +183,7 @@ struct InstanceRoutes: Sendable {
 
     private func startOne(_ request: Request, id: String) async throws -> Response {
         let body = try StrictJSON.decodeIfPresent(StartInstanceRequestBody.self, from: try await Self.body(request))
-        return await runBatch([(Self.reference(id), body ?? StartInstanceRequestBody())], InstanceStateChangeDTO.self) { id, body in
+        return await runBatch([(Self.reference(id), body ?? StartInstanceRequestBody())], InstanceStateChangeDTO.self, single: true) { id, body in
             try await start(id, body)
         }
     }
@@ -177,7 +206,7 @@ struct InstanceRoutes: Sendable {
 
     private func stopOne(_ request: Request, id: String) async throws -> Response {
         let body = try StrictJSON.decodeIfPresent(StopInstanceRequestBody.self, from: try await Self.body(request))
-        return await runBatch([(Self.reference(id), body ?? StopInstanceRequestBody())], InstanceStateChangeDTO.self) { id, body in
+        return await runBatch([(Self.reference(id), body ?? StopInstanceRequestBody())], InstanceStateChangeDTO.self, single: true) { id, body in
             try await stop(id, body)
         }
     }
@@ -201,7 +230,7 @@ struct InstanceRoutes: Sendable {
 
     private func suspendOne(_ request: Request, id: String) async throws -> Response {
         _ = try StrictJSON.decodeIfPresent(SuspendInstanceRequestBody.self, from: try await Self.body(request))
-        return await runBatch([(Self.reference(id), ())], InstanceStateChangeDTO.self) { id, _ in try await suspend(id) }
+        return await runBatch([(Self.reference(id), ())], InstanceStateChangeDTO.self, single: true) { id, _ in try await suspend(id) }
     }
 
     private func batchSuspend(_ request: Request) async throws -> Response {
@@ -219,7 +248,7 @@ struct InstanceRoutes: Sendable {
 
     private func deleteOne(_ request: Request, id: String) async throws -> Response {
         _ = try StrictJSON.decodeIfPresent(DeleteInstanceRequestBody.self, from: try await Self.body(request))
-        return await runBatch([(Self.reference(id), ())], InstanceStateChangeDTO.self) { id, _ in try await delete(id) }
+        return await runBatch([(Self.reference(id), ())], InstanceStateChangeDTO.self, single: true) { id, _ in try await delete(id) }
     }
 
     private func batchDelete(_ request: Request) async throws -> Response {
@@ -255,7 +284,7 @@ struct InstanceRoutes: Sendable {
             }
             wait = WaitInstanceRequestBody(state: state, timeoutMs: query.get("timeout_ms", as: Int.self), timeoutS: query.get("timeout_s", as: Int.self))
         }
-        return await runBatch([(Self.reference(id), wait)], WaitedInstanceDTO.self) { id, wait in
+        return await runBatch([(Self.reference(id), wait)], WaitedInstanceDTO.self, single: true) { id, wait in
             try await self.wait(id, state: wait.state, timeoutMs: wait.timeoutMs, timeoutS: wait.timeoutS)
         }
     }
@@ -282,7 +311,24 @@ struct InstanceRoutes: Sendable {
         }
         let timeout = try Self.timeout(milliseconds: timeoutMs, seconds: timeoutS) ?? Self.defaultWait
         let before = try await engine.get(id)
-        let record = try await engine.wait(id, for: target, timeout: timeout)
+        let record: InstanceRecord?
+        do {
+            record = try await engine.wait(id, for: target, timeout: timeout)
+        } catch {
+            guard error.code == .timeout else { throw error }
+            let current = engine.list().first { $0.uuid == before.uuid }
+            let message = "timed out after \(timeout) waiting for instance '\(before.name)' to be \(target.rawValue)"
+            throw ItemFailure(
+                item: WaitedInstanceDTO(
+                    status: .error,
+                    message: message,
+                    uuid: before.uuid.uuidString.lowercased(),
+                    name: before.name,
+                    state: WireInstanceState(rawValue: (current?.state ?? .deleted).rawValue)
+                ),
+                error: .timeout(message)
+            )
+        }
         return WaitedInstanceDTO(
             status: .success,
             uuid: before.uuid.uuidString.lowercased(),
@@ -298,7 +344,7 @@ struct InstanceRoutes: Sendable {
         let query = request.uri.queryParameters
         let offset = body?.offset ?? query.get("offset", as: Int.self)
         let limit = body?.limit ?? query.get("limit", as: Int.self)
-        return await runBatch([(Self.reference(id), ())], InstanceLogsDTO.self) { id, _ in try await log(id, offset: offset, limit: limit) }
+        return await runBatch([(Self.reference(id), ())], InstanceLogsDTO.self, single: true) { id, _ in try await log(id, offset: offset, limit: limit) }
     }
 
     private func batchLog(_ request: Request) async throws -> Response {
@@ -321,7 +367,8 @@ struct InstanceRoutes: Sendable {
         guard limit >= 0, limit <= Self.maximumLogLimit else {
             throw CorralError.invalidArgument("invalid field 'limit' \(limit): must be between 0 and \(Self.maximumLogLimit)")
         }
-        let (record, chunk) = try await engine.readLog(id, offset: offset.map(Int64.init), limit: limit)
+        // Unikraft Cloud reads from the start when no offset is given.
+        let (record, chunk) = try await engine.readLog(id, offset: Int64(offset ?? 0), limit: limit)
         return InstanceLogsDTO(
             uuid: record.uuid.uuidString.lowercased(),
             name: record.name,
@@ -333,7 +380,7 @@ struct InstanceRoutes: Sendable {
     }
 
     private func metricsOne(id: String) async throws -> Response {
-        await runBatch([(Self.reference(id), ())], InstanceMetricsDTO.self) { id, _ in try await metrics(id) }
+        await runBatch([(Self.reference(id), ())], InstanceMetricsDTO.self, single: true) { id, _ in try await metrics(id) }
     }
 
     private func batchMetrics(_ request: Request) async throws -> Response {
@@ -372,12 +419,15 @@ struct InstanceRoutes: Sendable {
         let body = try await Self.body(request)
         // The by-UUID form takes one change or a list of changes.
         let changes: [UpdateInstanceRequestBody]
+        let single: Bool
         if case .array = try JSONValue(parsing: body) {
             changes = try StrictJSON.decode([UpdateInstanceRequestBody].self, from: body)
+            single = false
         } else {
             changes = [try StrictJSON.decode(UpdateInstanceRequestBody.self, from: body)]
+            single = true
         }
-        return await runBatch(changes.map { (Self.reference(id), $0) }, UpdatedInstanceDTO.self) { id, change in
+        return await runBatch(changes.map { (Self.reference(id), $0) }, UpdatedInstanceDTO.self, single: single) { id, change in
             try await update(id, change)
         }
     }
@@ -403,37 +453,41 @@ struct InstanceRoutes: Sendable {
     private func runBatch<Payload: Sendable, Item: FailableItem>(
         _ inputs: [(NameOrUUID, Payload)],
         _: Item.Type,
+        single: Bool = false,
         operation: @escaping @Sendable (String, Payload) async throws -> Item
     ) async -> Response {
         let started = ContinuousClock.now
-        let results = await withTaskGroup(of: (Int, Result<Item, CorralError>).self) { group in
+        let results = await withTaskGroup(of: (Int, Result<Item, ItemFailure<Item>>).self) { group in
             for (index, (reference, payload)) in inputs.enumerated() {
                 group.addTask {
                     do {
                         return (index, .success(try await operation(try Self.identifier(reference), payload)))
+                    } catch let failure as ItemFailure<Item> {
+                        return (index, .failure(failure))
                     } catch {
-                        return (index, .failure(ErrorMapping.corralError(error)))
+                        let error = ErrorMapping.corralError(error)
+                        return (index, .failure(ItemFailure(item: error.item(Item.self, reference: reference), error: error)))
                     }
                 }
             }
-            var out = [Result<Item, CorralError>?](repeating: nil, count: inputs.count)
+            var out = [Result<Item, ItemFailure<Item>>?](repeating: nil, count: inputs.count)
             for await (index, result) in group { out[index] = result }
             return out
         }
         var items: [Item] = []
         var failures: [CorralError] = []
-        for (index, result) in results.enumerated() {
+        for result in results {
             switch result {
             case .success(let item):
                 items.append(item)
-            case .failure(let error):
-                failures.append(error)
-                items.append(error.item(Item.self, reference: inputs[index].0))
+            case .failure(let failure):
+                failures.append(failure.error)
+                items.append(failure.item)
             case nil:
                 break
             }
         }
-        return APIResponse.batch(items, failures: failures, started: started)
+        return APIResponse.batch(items, failures: failures, single: single, started: started)
     }
 
     /// A path identifier as the reference a failed item echoes back.
