@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Pure domain: specs, records, the transition machine, validation, errors, ports.
@@ -55,6 +56,31 @@ let package = Package(
         .target(
             name: "CorralDriverProcess",
             dependencies: ["CorralCore", "CorralHost", "CorralShimFormat", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Content-addressed OCI image store: pull (skopeo), import, unpack (umoci), GC.
+        .target(
+            name: "CorralImages",
+            dependencies: ["CorralCore", "CorralHost", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Bridge, IPAM, network namespaces and veths, NAT, published ports.
+        .target(
+            name: "CorralNetwork",
+            dependencies: [
+                "CorralCore", "CorralHost",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CorralDriverContainer",
+            dependencies: [
+                "CorralCore", "CorralHost", "CorralShimFormat",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(name: "CorralAPI", swiftSettings: strict),
@@ -122,5 +148,11 @@ let package = Package(
             dependencies: ["CorralDriverProcess", "CorralHost", "CorralCore"]
         ),
         .testTarget(name: "CorralAPITests", dependencies: ["CorralAPI"]),
+        .testTarget(name: "CorralImagesTests", dependencies: ["CorralImages", "CorralCore", "CorralHost"]),
+        .testTarget(name: "CorralNetworkTests", dependencies: ["CorralNetwork", "CorralCore", "CorralHost"]),
+        .testTarget(
+            name: "CorralDriverContainerTests",
+            dependencies: ["CorralDriverContainer", "CorralHost", "CorralCore"]
+        ),
     ]
 )
