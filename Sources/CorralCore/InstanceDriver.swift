@@ -14,13 +14,16 @@ public struct DriverCapabilities: OptionSet, Sendable, Hashable {
     public static let metrics = DriverCapabilities(rawValue: 1 << 5)
     public static let memoryLimit = DriverCapabilities(rawValue: 1 << 6)
     public static let cpuLimit = DriverCapabilities(rawValue: 1 << 7)
+    /// Runs OCI images (`image` is required); drivers without it run host commands.
+    public static let images = DriverCapabilities(rawValue: 1 << 8)
+    public static let network = DriverCapabilities(rawValue: 1 << 9)
 
     public var names: [String] {
         var out: [String] = []
         let all: [(DriverCapabilities, String)] = [
             (.exec, "exec"), (.files, "files"), (.freeze, "freeze"), (.checkpoint, "checkpoint"),
             (.console, "console"), (.metrics, "metrics"), (.memoryLimit, "memory-limit"),
-            (.cpuLimit, "cpu-limit"),
+            (.cpuLimit, "cpu-limit"), (.images, "images"), (.network, "network"),
         ]
         for (cap, name) in all where contains(cap) { out.append(name) }
         return out
@@ -159,6 +162,45 @@ public protocol InstanceDriver: Sendable {
 
     /// Thaws a frozen instance.
     func thaw(_ uuid: UUID, handle: DriverHandle) async throws(CorralError)
+
+    /// Runs a command inside a running instance and returns its outcome.
+    func exec(_ uuid: UUID, handle: DriverHandle, request: ExecRequest) async throws(CorralError) -> ExecResult
+
+    /// Reads a file inside a running instance; the path cannot escape its root.
+    func readFile(_ uuid: UUID, handle: DriverHandle, path: String) async throws(CorralError) -> [UInt8]
+
+    /// Writes a file inside a running instance; the path cannot escape its root.
+    func writeFile(_ uuid: UUID, handle: DriverHandle, path: String, contents: [UInt8], mode: UInt32) async throws(CorralError)
+}
+
+/// A command to run inside an instance.
+public struct ExecRequest: Sendable, Equatable {
+    public var command: [String]
+    public var env: [String: String]
+    public var workingDirectory: String?
+    public var stdin: [UInt8]
+    public var timeout: Duration
+
+    public init(command: [String], env: [String: String] = [:], workingDirectory: String? = nil, stdin: [UInt8] = [], timeout: Duration = .seconds(60)) {
+        self.command = command
+        self.env = env
+        self.workingDirectory = workingDirectory
+        self.stdin = stdin
+        self.timeout = timeout
+    }
+}
+
+/// How a command run inside an instance ended.
+public struct ExecResult: Sendable, Equatable {
+    public var exitCode: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+
+    public init(exitCode: Int32, stdout: [UInt8], stderr: [UInt8]) {
+        self.exitCode = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+    }
 }
 
 extension InstanceDriver {
@@ -172,5 +214,17 @@ extension InstanceDriver {
 
     public func usage(_ uuid: UUID, handle: DriverHandle) async throws(CorralError) -> InstanceUsage {
         throw .unsupported("failed to read metrics: the \(name) driver does not report usage")
+    }
+
+    public func exec(_ uuid: UUID, handle: DriverHandle, request: ExecRequest) async throws(CorralError) -> ExecResult {
+        throw .unsupported("failed to exec in instance: the \(name) driver cannot run commands in instances")
+    }
+
+    public func readFile(_ uuid: UUID, handle: DriverHandle, path: String) async throws(CorralError) -> [UInt8] {
+        throw .unsupported("failed to read file: the \(name) driver has no file access")
+    }
+
+    public func writeFile(_ uuid: UUID, handle: DriverHandle, path: String, contents: [UInt8], mode: UInt32) async throws(CorralError) {
+        throw .unsupported("failed to write file: the \(name) driver has no file access")
     }
 }

@@ -7,11 +7,14 @@ public struct CreateInstance: Sendable {
     public var name: String?
     public var spec: InstanceSpec
     public var autostart: Bool
+    /// When the image is fetched; ignored by drivers that run no image.
+    public var pullPolicy: PullPolicy
 
-    public init(name: String?, spec: InstanceSpec, autostart: Bool) {
+    public init(name: String?, spec: InstanceSpec, autostart: Bool, pullPolicy: PullPolicy = .ifNotPresent) {
         self.name = name
         self.spec = spec
         self.autostart = autostart
+        self.pullPolicy = pullPolicy
     }
 }
 
@@ -83,6 +86,7 @@ extension InstanceEngine {
                 )
             }
             try InstanceValidation.validate(spec, limits: configuration.limits)
+            try await pinImage(&spec, driver: driver, policy: request.pullPolicy)
             try driver.validate(spec)
             let name: String
             if let requested = request.name {
@@ -107,6 +111,35 @@ extension InstanceEngine {
 
     private func request(_ record: InstanceRecord) -> Bool {
         record.desired.power == .running
+    }
+
+    /// Resolves the spec's image to a digest (pulling per `policy`) and pins the
+    /// spec to it, so the instance runs the same content for its whole life.
+    private func pinImage(_ spec: inout InstanceSpec, driver: any InstanceDriver, policy: PullPolicy) async throws(CorralError) {
+        guard driver.capabilities.contains(.images) else {
+            if let image = spec.image {
+                throw .invalidArgument(
+                    "invalid field 'image' '\(image)': the \(driver.name) driver runs host commands, not images; pick the container or vm driver"
+                )
+            }
+            return
+        }
+        guard let reference = spec.image, !reference.isEmpty else {
+            throw .invalidArgument("invalid field 'image': the \(driver.name) driver needs an image")
+        }
+        guard let images else {
+            throw .unavailable("failed to resolve image '\(reference)': this daemon has no image store")
+        }
+        spec.image = try await images.resolve(reference, policy: policy).pinned
+    }
+
+    /// The image digests instances are pinned to: what image GC must keep.
+    nonisolated public func imagesInUse() -> Set<String> {
+        Set(table.all().compactMap { record in
+            record.spec.image.flatMap { image in
+                image.range(of: "@sha256:").map { String(image[image.index(after: $0.lowerBound)...]) }
+            }
+        })
     }
 
     private func generateName(for spec: InstanceSpec, avoiding taken: [String]) throws(CorralError) -> String {
@@ -284,6 +317,38 @@ extension InstanceEngine {
         } catch {
             throw .unavailable("failed to wait for instance: the request was cancelled")
         }
+    }
+
+    // MARK: - Exec and files
+
+    /// Runs a command inside a running instance.
+    public func exec(_ nameOrUUID: String, _ request: ExecRequest) async throws(CorralError) -> ExecResult {
+        guard !request.command.isEmpty else { throw .invalidArgument("invalid field 'command': must not be empty") }
+        let (record, driver, handle) = try runningInstance(nameOrUUID, needs: .exec, verb: "exec in")
+        return try await driver.exec(record.uuid, handle: handle, request: request)
+    }
+
+    public func readFile(_ nameOrUUID: String, path: String) async throws(CorralError) -> [UInt8] {
+        let (record, driver, handle) = try runningInstance(nameOrUUID, needs: .files, verb: "read a file of")
+        return try await driver.readFile(record.uuid, handle: handle, path: path)
+    }
+
+    public func writeFile(_ nameOrUUID: String, path: String, contents: [UInt8], mode: UInt32) async throws(CorralError) {
+        let (record, driver, handle) = try runningInstance(nameOrUUID, needs: .files, verb: "write a file of")
+        try await driver.writeFile(record.uuid, handle: handle, path: path, contents: contents, mode: mode)
+    }
+
+    private func runningInstance(
+        _ nameOrUUID: String, needs capability: DriverCapabilities, verb: String
+    ) throws(CorralError) -> (InstanceRecord, any InstanceDriver, DriverHandle) {
+        let record = try resolve(nameOrUUID)
+        guard let driver = drivers[record.spec.driver], driver.capabilities.contains(capability) else {
+            throw .unsupported("failed to \(verb) instance '\(record.name)': the \(record.spec.driver) driver does not support it")
+        }
+        guard case .running(let handle) = record.observed.phase else {
+            throw .invalidState("failed to \(verb) instance '\(record.name)': it is \(record.state.rawValue), not running")
+        }
+        return (record, driver, handle)
     }
 
     // MARK: - Logs and usage

@@ -37,6 +37,8 @@ public actor InstanceEngine: Service {
     let configuration: Configuration
     let store: any StateStore
     let drivers: [String: any InstanceDriver]
+    /// Resolves and pins images for drivers that run them; nil when there is no store.
+    let images: (any ImageProvider)?
     let clock: any EngineClock
     let logger: Logger
     let table: RecordTable
@@ -65,10 +67,12 @@ public actor InstanceEngine: Service {
         drivers: [any InstanceDriver],
         exits: AsyncStream<DriverExit>,
         loaded: LoadedState,
+        images: (any ImageProvider)? = nil,
         clock: any EngineClock = SystemEngineClock(),
         logger: Logger
     ) {
         self.configuration = configuration
+        self.images = images
         self.store = store
         self.drivers = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.exits = exits

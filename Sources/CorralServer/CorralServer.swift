@@ -33,6 +33,7 @@ public struct CorralServer: Sendable {
     let engine: InstanceEngine
     let limits: InstanceLimits
     let defaultDriver: String
+    let images: (any ImageStoreService)?
     let registry: PrometheusCollectorRegistry
     let logger: Logger
 
@@ -41,9 +42,11 @@ public struct CorralServer: Sendable {
         engine: InstanceEngine,
         limits: InstanceLimits,
         defaultDriver: String,
+        images: (any ImageStoreService)? = nil,
         registry: PrometheusCollectorRegistry,
         logger: Logger
     ) {
+        self.images = images
         self.configuration = configuration
         self.engine = engine
         self.limits = limits
@@ -90,6 +93,8 @@ public struct CorralServer: Sendable {
         if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
         InstanceRoutes(engine: engine, limits: limits, defaultDriver: defaultDriver).register(on: router)
         NodeRoutes(engine: engine, version: configuration.version, registry: registry).register(on: router)
+        ImageRoutes(images: images, engine: engine).register(on: router)
+        ExecRoutes(engine: engine).register(on: router)
         return router
     }
 }

@@ -16,9 +16,8 @@ struct CreatePlan {
     init(_ request: CreateInstanceRequest, limits: InstanceLimits, defaultDriver: String) throws(CorralError) {
         try Self.refuseUnsupported(request)
         let driver = request.driver ?? request.annotations?[Self.driverAnnotation] ?? defaultDriver
-        guard let args = request.args, !args.isEmpty else {
-            throw .invalidArgument("invalid field 'args': the \(driver) driver needs a command to run")
-        }
+        // Whether args may be empty (an image's default command) is the driver's call.
+        let args = request.args ?? []
         let replicas = request.replicas ?? 0
         guard replicas >= 0, replicas <= Self.maximumReplicas else {
             throw .invalidArgument("invalid field 'replicas' \(replicas): must be between 0 and \(Self.maximumReplicas)")
@@ -44,9 +43,16 @@ struct CreatePlan {
         wait = try InstanceRoutes.timeout(milliseconds: request.waitTimeoutMs, seconds: request.timeoutS)
         let autostart = self.autostart
         let baseName = request.name
+        var pullPolicy = PullPolicy.ifNotPresent
+        if case .spec(let image) = request.image, let policy = image.pullPolicy {
+            pullPolicy = PullPolicy(rawValue: policy.rawValue) ?? .ifNotPresent
+        }
+        if case .spec(let image) = request.image, image.credentials != nil || image.headers != nil {
+            throw .unsupported("unsupported field 'image.credentials': pull the image first with its credentials (POST /v1/images/pull)")
+        }
         instances = (0...replicas).map { index in
             let name = baseName.map { index == 0 ? $0 : "\($0)-\(index)" }
-            return CreateInstance(name: name, spec: spec, autostart: autostart)
+            return CreateInstance(name: name, spec: spec, autostart: autostart, pullPolicy: pullPolicy)
         }
     }
 
