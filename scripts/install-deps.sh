@@ -7,6 +7,13 @@ packages=(
   libsqlite3-dev   # GRDB links the system SQLite
   python3-venv     # the test and benchmark venv
   procps           # ps/pkill in tests and scripts
+  iproute2         # network namespaces, veths, bridges
+  nftables         # egress NAT for the bridge
+  crun             # the OCI runtime of the container driver
+  umoci            # unpacks OCI images into root filesystems
+  skopeo           # pulls and imports OCI images
+  busybox-static   # the built-in busybox base image
+  docker-registry  # a local registry for the image tests
 )
 
 missing=()
