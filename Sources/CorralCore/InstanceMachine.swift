@@ -143,9 +143,18 @@ public struct InstanceMachine: Sendable {
 
         case .actionFailed(let message):
             r.observed.message = message
-            if case .deleting = r.observed.phase {
+            switch r.observed.phase {
+            case .deleting:
                 actions.append(.wake(at: now.addingTimeInterval(retryAfterSeconds)))
                 return InstanceTransition(record: r, actions: actions)
+            case .stopping(let handle, _, let initiator, true):
+                // The kill did not go through: the workload may still run, and no
+                // exit will come. Kill again after the retry delay.
+                r.observed.phase = .stopping(
+                    handle: handle, killAt: now.addingTimeInterval(retryAfterSeconds), initiator: initiator, killed: false
+                )
+            default:
+                break
             }
         }
 

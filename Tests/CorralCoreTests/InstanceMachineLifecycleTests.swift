@@ -310,6 +310,19 @@ struct InstanceMachineLifecycleTests {
         }
     }
 
+    @Test("a kill that failed during a stop is tried again after the retry delay")
+    func failedKillIsRetried() throws {
+        var r = record(in: .stopping(handle: h1, killAt: t0, initiator: .user, killed: true))
+        r.desired.power = .stopped
+        let failed = machine.step(r, .actionFailed("failed to kill instance: operation not permitted"), now: t0)
+        let retryAt = t0.addingTimeInterval(machine.retryAfterSeconds)
+        #expect(failed.record?.observed.phase == .stopping(handle: h1, killAt: retryAt, initiator: .user, killed: false))
+        #expect(failed.actions == [.wake(at: retryAt)])
+        let again = machine.step(try #require(failed.record), .reconcile, now: retryAt)
+        #expect(again.actions == [.kill(h1)])
+        #expect(again.record?.observed.phase == .stopping(handle: h1, killAt: retryAt, initiator: .user, killed: true))
+    }
+
     @Test("a start request is handled once: by starting a stopped instance, as a no-op on a running one")
     func startRequestBookkeeping() throws {
         var stopped = record(in: .stopped)
