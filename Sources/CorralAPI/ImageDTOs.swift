@@ -80,7 +80,7 @@ public struct ImageImportRequest: Codable, Sendable, Equatable, StrictDecodable 
     ])
 }
 
-/// `DELETE /v1/images` items (Corral): a name or digest to remove.
+/// `POST /v1/images/remove` items (Corral): a name or digest to remove.
 public struct ImageRemoveRequestItem: Codable, Sendable, Equatable, StrictDecodable {
     public var reference: String
 

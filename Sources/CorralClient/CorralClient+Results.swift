@@ -37,6 +37,17 @@ extension CorralClient {
         return items
     }
 
+    /// The `data` of an answer whose payload is a single object.
+    ///
+    /// - Throws: when the envelope failed or carries no data.
+    static func payload<Payload>(_ envelope: Envelope<Payload>, of answer: String) throws(CorralClientError) -> Payload {
+        try throwIfFailed(envelope, failedItems: [])
+        guard let data = envelope.data else {
+            throw CorralClientError(kind: .invalidResponse, message: "corrald's \(answer) answer carries no data")
+        }
+        return data
+    }
+
     static func throwIfFailed<Payload>(
         _ envelope: Envelope<Payload>, failedItems failures: [CorralClientError.ItemFailure]
     ) throws(CorralClientError) {

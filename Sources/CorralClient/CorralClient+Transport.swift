@@ -73,7 +73,12 @@ extension CorralClient {
                 encoder.outputFormatting = [.withoutEscapingSlashes]
                 data = try encoder.encode(body)
             } catch {
-                throw CorralClientError(kind: .invalidEndpoint, message: "cannot encode request: \(error)")
+                throw CorralClientError(kind: .invalidRequest, message: "cannot encode request: \(error)")
+            }
+            guard data.count <= maxRequestBytes else {
+                throw CorralClientError(
+                    kind: .invalidRequest,
+                    message: "failed to send request: its body is \(data.count) bytes, more than the \(maxRequestBytes) corrald accepts")
             }
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(data)

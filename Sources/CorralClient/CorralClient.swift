@@ -18,6 +18,9 @@ public struct CorralClient: Sendable {
     public var requestTimeout: Duration
     /// The largest response body accepted.
     public var maxResponseBytes: Int = 64 << 20
+    /// The largest request body sent: corrald reads at most 4 MiB of one, so
+    /// a larger one fails here, before it is sent.
+    public var maxRequestBytes: Int = 4 << 20
 
     /// - Parameters:
     ///   - endpoint: where the daemon listens.

@@ -14,6 +14,9 @@ public struct CorralClientError: Error, Sendable, CustomStringConvertible {
         case invalidResponse
         /// The endpoint given to the client is not one it can use.
         case invalidEndpoint
+        /// The request cannot be sent as asked: it does not encode, or its body
+        /// is larger than `CorralClient.maxRequestBytes`.
+        case invalidRequest
         /// The calling task was cancelled before the answer arrived.
         case cancelled
     }

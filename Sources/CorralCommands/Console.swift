@@ -14,6 +14,10 @@ enum Console {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
+    static func stderr(_ data: Data) {
+        FileHandle.standardError.write(data)
+    }
+
     /// Prints `corral: <message>` to standard error.
     static func error(_ message: String) {
         stderr("corral: " + message + "\n")

@@ -17,13 +17,16 @@ public struct CorralCommand: AsyncParsableCommand {
             $CORRAL_TOKEN or --token-file.
 
             Exit codes: 0 ok, 1 server-side failure, 2 usage error, 3 not found, \
-            4 conflict or invalid state, 5 daemon unreachable, 6 timeout.
+            4 conflict or invalid state, 5 daemon unreachable, 6 timeout. 'corral exec' \
+            exits with the command's own code once the command has run.
             """,
         version: CorralVersion.client,
         subcommands: [
             RunCommand.self, CreateCommand.self, PsCommand.self, InspectCommand.self,
             StartCommand.self, StopCommand.self, SuspendCommand.self, RmCommand.self,
-            LogsCommand.self, WaitCommand.self, DoctorCommand.self, VersionCommand.self,
+            LogsCommand.self, WaitCommand.self, ExecCommand.self, CpCommand.self,
+            PullCommand.self, ImportCommand.self, ImagesCommand.self, ImageCommand.self,
+            DoctorCommand.self, VersionCommand.self,
         ]
     )
 
@@ -40,7 +43,7 @@ public struct CorralCommand: AsyncParsableCommand {
 
     /// Parses `arguments`, runs the chosen command and exits the process with its exit code.
     public static func runMain(_ arguments: [String]) async -> Never {
-        let code: CorralExitCode
+        let status: Int32
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -48,11 +51,13 @@ public struct CorralCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-            code = .success
+            status = CorralExitCode.success.rawValue
+        } catch let passed as PassedExitStatus {
+            status = passed.status
         } catch {
-            code = report(error)
+            status = report(error).rawValue
         }
-        Foundation.exit(code.rawValue)
+        Foundation.exit(status)
     }
 
     /// Prints `error` the way the CLI reports it and returns the exit code it stands for.

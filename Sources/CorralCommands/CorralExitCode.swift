@@ -21,7 +21,7 @@ public enum CorralExitCode: Int32, Sendable, Comparable {
         switch error.kind {
         case .unreachable: self = .unreachable
         case .timeout: self = .timeout
-        case .invalidEndpoint: self = .usage
+        case .invalidEndpoint, .invalidRequest: self = .usage
         case .invalidResponse, .cancelled: self = .failure
         case .server: self = CorralExitCode(httpStatus: error.status)
         }
@@ -57,5 +57,19 @@ struct CommandFailure: Error {
     init(_ code: CorralExitCode, _ message: String? = nil) {
         self.code = code
         self.message = message
+    }
+}
+
+/// A command that ran another program to completion and ends with that
+/// program's exit status, whatever it is, instead of one of `CorralExitCode`.
+struct PassedExitStatus: Error {
+    /// The status the process exits with: 0 to 255.
+    var status: Int32
+
+    /// A program's exit code as a process status: codes outside 0...255, which
+    /// an exit status cannot carry, become 255 rather than wrapping (256 would
+    /// read as success).
+    init(exitCode: Int) {
+        status = (0...255).contains(exitCode) ? Int32(exitCode) : 255
     }
 }

@@ -47,8 +47,18 @@ struct InstanceOptions: ParsableArguments {
     }
 
     func environment(_ processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> [String: String] {
+        try Self.environment(env, processEnvironment)
+    }
+
+    /// The variables `--env` entries set: `KEY=VALUE`, or `KEY` alone for its
+    /// value in `processEnvironment`.
+    ///
+    /// - Throws: `ValidationError` for an empty name or a bare `KEY` that is not set.
+    static func environment(
+        _ entries: [String], _ processEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> [String: String] {
         var result: [String: String] = [:]
-        for entry in env {
+        for entry in entries {
             if let equals = entry.firstIndex(of: "=") {
                 let key = String(entry[..<equals])
                 guard !key.isEmpty else { throw ValidationError("invalid --env '\(entry)': empty name") }

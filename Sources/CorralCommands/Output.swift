@@ -52,6 +52,25 @@ enum Output {
         return String(format: "%.2fs", Double(microseconds) / 1_000_000)
     }
 
+    /// `512 B`, `4.3 MB`, `120 MB`, `1.2 GB`: a size in decimal units.
+    static func size(bytes: Int) -> String {
+        guard bytes >= 1000 else { return "\(max(0, bytes)) B" }
+        var value = Double(bytes)
+        var unit = "B"
+        for next in ["kB", "MB", "GB", "TB", "PB"] where value >= 999.5 {
+            value /= 1000
+            unit = next
+        }
+        return String(format: value < 100 ? "%.1f" : "%.0f", value) + " " + unit
+    }
+
+    /// The first 12 hex digits of a `sha256:<hex>` digest; `-` when absent.
+    static func shortDigest(_ digest: String?) -> String {
+        guard let digest, !digest.isEmpty else { return "-" }
+        let hex = digest.split(separator: ":", maxSplits: 1).last.map(String.init) ?? digest
+        return String(hex.prefix(12))
+    }
+
     /// `5m ago` for a wire timestamp; `-` when absent or unreadable.
     static func ago(_ timestamp: String?, now: Date = Date()) -> String {
         guard let timestamp, let date = WireDate.parse(timestamp) else { return "-" }

@@ -1,6 +1,7 @@
 import CorralAPI
 import CorralCore
 import HTTPTypes
+import Hummingbird
 
 /// The one place where errors become HTTP statuses.
 enum ErrorMapping {
@@ -33,6 +34,8 @@ enum ErrorMapping {
             return error
         case let error as WireDecodingError:
             return .invalidArgument("invalid request: \(error.description)")
+        case let error as any HTTPResponseError where error.status == .contentTooLarge:
+            return .invalidArgument("invalid request: the body is larger than the \(InstanceRoutes.maximumBody >> 20) MiB allowed")
         default:
             return .internal("failed to handle request", cause: error)
         }
