@@ -40,6 +40,9 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
     /// The driver to run the instance on (Corral extension); the daemon's
     /// default driver when absent.
     public var driver: String?
+    /// Ports published on the host's loopback (Corral extension):
+    /// `HOSTPORT:INSTANCEPORT`, optionally with `/tcp`.
+    public var ports: [String]?
 
     public init(
         name: String? = nil, image: Image? = nil, args: [String]? = nil, env: [String: String]? = nil,
@@ -54,7 +57,7 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         branchFrom: NameOrUUID? = nil, checkpoint: NameOrUUID? = nil,
         gateway: String? = nil, nameserver: String? = nil,
         networkInterfaces: [NetworkInterface]? = nil, type: WireInstanceType? = nil,
-        gpus: Int? = nil, driver: String? = nil
+        gpus: Int? = nil, driver: String? = nil, ports: [String]? = nil
     ) {
         self.name = name
         self.image = image
@@ -89,6 +92,7 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         self.type = type
         self.gpus = gpus
         self.driver = driver
+        self.ports = ports
     }
 
     enum CodingKeys: String, CodingKey {
@@ -107,7 +111,7 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         case branchFrom = "branch_from"
         case checkpoint, gateway, nameserver
         case networkInterfaces = "network_interfaces"
-        case type, gpus, driver
+        case type, gpus, driver, ports
     }
 
     public static let schema: WireSchema = .object([
@@ -144,5 +148,6 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         "type": WireInstanceType.schema,
         "gpus": .integer,
         "driver": .string,
+        "ports": .array(.string),
     ])
 }

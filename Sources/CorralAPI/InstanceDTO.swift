@@ -50,6 +50,8 @@ public struct InstanceDTO: Codable, Sendable, Equatable {
     public var driver: String?
     /// The host process id of the instance's workload while it runs (Corral extension).
     public var pid: Int?
+    /// Published ports (Corral extension), as `HOSTPORT:INSTANCEPORT/tcp`.
+    public var ports: [String]?
 
     public init(
         status: ResponseStatus? = nil, message: String? = nil, error: Int? = nil,
@@ -136,7 +138,7 @@ public struct InstanceDTO: Codable, Sendable, Equatable {
         case networkInterfaces = "network_interfaces"
         case tags, annotations
         case deleteLock = "delete_lock"
-        case features, gateway, nameserver, driver, pid
+        case features, gateway, nameserver, driver, pid, ports
     }
 }
 

@@ -28,6 +28,9 @@ struct InstanceOptions: ParsableArguments {
     @Option(name: .long, help: "A tag to attach. Repeatable.")
     var tag: [String] = []
 
+    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish an instance port on the host's loopback. Repeatable.", valueName: "HOSTPORT:PORT"))
+    var publish: [String] = []
+
     @Argument(
         parsing: .captureForPassthrough,
         help: ArgumentHelp(
@@ -87,7 +90,8 @@ struct InstanceOptions: ParsableArguments {
             restartPolicy: restart?.wire,
             features: rm ? [.deleteOnStop] : nil,
             tags: tag.isEmpty ? nil : tag,
-            driver: driver)
+            driver: driver,
+            ports: publish.isEmpty ? nil : publish)
     }
 
     func validate() throws {

@@ -15,6 +15,8 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
     public var annotations: [String: String]
     /// While set, the instance cannot be deleted.
     public var deleteLock: Bool
+    /// Ports published on the host's loopback.
+    public var ports: [PortMapping]
 
     public init(
         driver: String,
@@ -27,7 +29,8 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         features: [InstanceFeature] = [],
         tags: [String] = [],
         annotations: [String: String] = [:],
-        deleteLock: Bool = false
+        deleteLock: Bool = false,
+        ports: [PortMapping] = []
     ) {
         self.driver = driver
         self.image = image
@@ -40,6 +43,28 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         self.tags = tags
         self.annotations = annotations
         self.deleteLock = deleteLock
+        self.ports = ports
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case driver, image, args, env, memoryMB, vcpus, restartPolicy, features, tags, annotations, deleteLock, ports
+    }
+
+    /// Decodes records written before a field existed with that field's default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        driver = try c.decode(String.self, forKey: .driver)
+        image = try c.decodeIfPresent(String.self, forKey: .image)
+        args = try c.decode([String].self, forKey: .args)
+        env = try c.decode([String: String].self, forKey: .env)
+        memoryMB = try c.decode(Int.self, forKey: .memoryMB)
+        vcpus = try c.decode(Int.self, forKey: .vcpus)
+        restartPolicy = try c.decode(RestartPolicy.self, forKey: .restartPolicy)
+        features = try c.decode([InstanceFeature].self, forKey: .features)
+        tags = try c.decode([String].self, forKey: .tags)
+        annotations = try c.decode([String: String].self, forKey: .annotations)
+        deleteLock = try c.decodeIfPresent(Bool.self, forKey: .deleteLock) ?? false
+        ports = try c.decodeIfPresent([PortMapping].self, forKey: .ports) ?? []
     }
 
     public var deleteOnStop: Bool { features.contains(.deleteOnStop) }

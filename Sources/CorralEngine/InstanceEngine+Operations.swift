@@ -87,6 +87,9 @@ extension InstanceEngine {
             }
             try InstanceValidation.validate(spec, limits: configuration.limits)
             try await pinImage(&spec, driver: driver, policy: request.pullPolicy)
+            if !spec.ports.isEmpty && !driver.capabilities.contains(.network) {
+                throw .invalidArgument("invalid field 'ports': the \(driver.name) driver has no network to publish from")
+            }
             try driver.validate(spec)
             let name: String
             if let requested = request.name {

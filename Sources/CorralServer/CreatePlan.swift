@@ -37,8 +37,12 @@ struct CreatePlan {
                 return known
             },
             tags: request.tags ?? [],
-            annotations: request.annotations ?? [:]
+            annotations: request.annotations ?? [:],
+            ports: try (request.ports ?? []).map { (text) throws(CorralError) in try PortMapping(parsing: text) }
         )
+        if replicas > 0 && !spec.ports.isEmpty {
+            throw .invalidArgument("invalid field 'ports': replicas cannot share published host ports")
+        }
         autostart = request.autostart ?? false
         wait = try InstanceRoutes.timeout(milliseconds: request.waitTimeoutMs, seconds: request.timeoutS)
         let autostart = self.autostart

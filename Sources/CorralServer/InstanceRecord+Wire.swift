@@ -42,6 +42,7 @@ extension InstanceRecord {
         dto.message = observed.message
         dto.driver = spec.driver
         dto.pid = observed.phase.handle.map { Int($0.workloadPID) }
+        dto.ports = spec.ports.isEmpty ? nil : spec.ports.map(\.description)
         return dto
     }
 

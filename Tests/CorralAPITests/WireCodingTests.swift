@@ -22,7 +22,8 @@ private func roundTrip<T: Codable & Equatable>(_ value: T) throws -> T {
             tags: ["t"], annotations: ["a": "b"], template: .init(name: "t"), schedPriority: .normal,
             schedules: [.init(name: "s")], autokill: .init(timeMs: 1), hostname: "h",
             dependencies: [.name("d")], branchFrom: .uuid("b"), checkpoint: .name("c"), gateway: "g",
-            nameserver: "n", networkInterfaces: [.init(name: "eth0")], type: .micro, gpus: 0, driver: "process")
+            nameserver: "n", networkInterfaces: [.init(name: "eth0")], type: .micro, gpus: 0, driver: "process",
+            ports: ["8080:80"])
         #expect(try keys(of: request) == CreateInstanceRequest.fields)
         #expect(try roundTrip(request) == request)
     }
