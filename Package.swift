@@ -111,7 +111,7 @@ let package = Package(
             name: "corrald",
             dependencies: [
                 "CorralCore", "CorralEngine", "CorralStore", "CorralHost", "CorralServer",
-                "CorralDriverProcess",
+                "CorralDriverProcess", "CorralImages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import CorralCore
 import CorralDriverProcess
 import CorralEngine
+import CorralImages
 import CorralServer
 import CorralStore
 import Foundation
@@ -50,6 +51,9 @@ struct Corrald: AsyncParsableCommand {
     @Option(name: .customLong("max-vcpus"), help: "Most vcpus an instance may ask for.")
     var maxVCPUs: Int = 64
 
+    @Option(name: .customLong("insecure-registry"), help: "A registry (host:port) reached over plain HTTP. Repeatable.")
+    var insecureRegistries: [String] = []
+
     static var defaultStateDirectory: String {
         if getuid() == 0 { return "/var/lib/corral" }
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
@@ -94,6 +98,14 @@ struct Corrald: AsyncParsableCommand {
         let store = try SQLiteStateStore(directory: stateDirectory)
         let loaded = try await store.load()
 
+        let images = try ImageStore(
+            configuration: .init(root: "\(stateDirectory)/images", insecureRegistries: Set(insecureRegistries)),
+            logger: Logger(label: "corral.images")
+        )
+        if !images.missingTools.isEmpty {
+            logger.warning("image store tools missing", metadata: ["tools": "\(images.missingTools.joined(separator: ", "))"])
+        }
+
         let events = DriverEventStream()
         let processDriver = ProcessDriver(
             stateDirectory: stateDirectory,
@@ -109,6 +121,7 @@ struct Corrald: AsyncParsableCommand {
             drivers: [processDriver],
             exits: events.exits,
             loaded: loaded,
+            images: images,
             logger: Logger(label: "corral.engine")
         )
         await engine.probeDrivers()
@@ -126,6 +139,7 @@ struct Corrald: AsyncParsableCommand {
             engine: engine,
             limits: limits,
             defaultDriver: defaultDriver,
+            images: images,
             registry: registry,
             logger: Logger(label: "corral.api")
         )
