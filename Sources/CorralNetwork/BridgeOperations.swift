@@ -1,0 +1,355 @@
+import CorralCore
+import CorralHost
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The steps of `BridgeNetwork`, synchronous, for its worker thread.
+struct BridgeOperations: Sendable {
+    static let forwardingControl = "/proc/sys/net/ipv4/ip_forward"
+
+    let configuration: BridgeConfiguration
+    let ipam: IPAM
+    let tools: NetworkTools
+    let logger: Logger
+    /// Whether `ensureBridge` has succeeded since the last `teardown`, so `attach`
+    /// can skip it.
+    let bridgeReady = ReadyFlag()
+
+    final class ReadyFlag: Sendable {
+        private let state = Mutex(false)
+        var value: Bool {
+            get { state.withLock { $0 } }
+            set { state.withLock { $0 = newValue } }
+        }
+    }
+
+    private var bridge: String { configuration.bridgeName }
+    private var subnet: IPv4Subnet { configuration.subnet }
+    private var nat: NATRules {
+        NATRules(table: configuration.natTableName, subnet: subnet, bridge: bridge)
+    }
+
+    func attachment(_ allocation: IPAllocation) -> NetworkAttachment {
+        let names = InstanceNetworkNames(allocation.instance)
+        return NetworkAttachment(
+            instance: allocation.instance,
+            interfaceID: InstanceNetworkNames.interfaceID(of: allocation.instance),
+            namespacePath: names.namespacePath,
+            ip: allocation.address,
+            prefixLength: subnet.prefixLength,
+            gateway: subnet.gateway,
+            mac: allocation.mac,
+            hostInterface: names.hostInterface
+        )
+    }
+
+    // MARK: Bridge
+
+    func ensureBridge() throws(CorralError) {
+        let gateway = "\(subnet.gateway)/\(subnet.prefixLength)"
+        var link = try tools.link(bridge)
+        if let existing = link, existing.kind != "bridge" {
+            throw .conflict(
+                "failed to set up bridge \(bridge): an interface of that name exists and is "
+                    + "\(existing.kind.map { "a \($0)" } ?? "not a bridge")"
+            )
+        }
+        if link == nil {
+            try tools.ip(["link", "add", "name", bridge, "type", "bridge"], action: "create bridge \(bridge)")
+            link = try tools.link(bridge)
+        }
+        if link?.hasIPv4(subnet.gateway, prefixLength: subnet.prefixLength) != true {
+            try tools.ip(["address", "replace", gateway, "dev", bridge], action: "add \(gateway) to bridge \(bridge)")
+        }
+        if link?.isUp != true {
+            try tools.ip(["link", "set", "dev", bridge, "up"], action: "bring bridge \(bridge) up")
+        }
+        try enableForwarding()
+        try ensureNAT()
+        guard let verified = try tools.link(bridge), verified.kind == "bridge", verified.isUp,
+              verified.hasIPv4(subnet.gateway, prefixLength: subnet.prefixLength)
+        else {
+            throw .internal("failed to set up bridge \(bridge): it is not up with \(gateway) after setting it up")
+        }
+        bridgeReady.value = true
+    }
+
+    private func enableForwarding() throws(CorralError) {
+        let path = Self.forwardingControl
+        if (try? FileSystem.readText(path))??.trimmingCharacters(in: .whitespacesAndNewlines) == "1" { return }
+        do {
+            try FileSystem.writeControl(path, "1\n")
+        } catch {
+            throw .internal("failed to enable IPv4 forwarding", cause: error)
+        }
+        guard (try? FileSystem.readText(path))??.trimmingCharacters(in: .whitespacesAndNewlines) == "1" else {
+            throw .internal("failed to enable IPv4 forwarding: \(path) does not read 1 after writing it")
+        }
+    }
+
+    /// Corral's NAT table as `nft -j` lists it, or nil when there is none.
+    private func natListing() throws(CorralError) -> String? {
+        let output = try tools.nft(["-j", "list", "table", "ip", nat.table])
+        if output.succeeded { return output.standardOutput }
+        if output.standardError.contains("No such file or directory") { return nil }
+        throw NetworkTools.failure("list NAT table ip \(nat.table)", output)
+    }
+
+    private func ensureNAT() throws(CorralError) {
+        if let listing = try natListing(), nat.matches(listing: listing) { return }
+        let output = try tools.nft(["-f", "-"], input: nat.script)
+        guard output.succeeded else { throw NetworkTools.failure("install NAT table ip \(nat.table)", output) }
+        guard let listing = try natListing(), nat.matches(listing: listing) else {
+            throw .internal("failed to install NAT table ip \(nat.table): it does not hold the masquerade rule afterwards")
+        }
+    }
+
+    func teardown() throws(CorralError) {
+        let leases = try ipam.allocations()
+        guard leases.isEmpty else {
+            throw .invalidState("failed to tear down bridge \(bridge): \(leases.count) instances are still attached")
+        }
+        bridgeReady.value = false
+        if try natListing() != nil {
+            let output = try tools.nft(["delete", "table", "ip", nat.table])
+            guard output.succeeded else { throw NetworkTools.failure("delete NAT table ip \(nat.table)", output) }
+        }
+        if try tools.link(bridge) != nil {
+            try tools.ip(["link", "delete", "dev", bridge], action: "delete bridge \(bridge)")
+        }
+        guard try natListing() == nil, try tools.link(bridge) == nil else {
+            throw .internal("failed to tear down bridge \(bridge): it or its NAT table is still there")
+        }
+    }
+
+    // MARK: Instances
+
+    func attach(_ instance: UUID) throws(CorralError) -> NetworkAttachment {
+        if !bridgeReady.value { try ensureBridge() }
+        let names = InstanceNetworkNames(instance)
+        var undo = SynchronousUndoStack()
+        do throws(CorralError) {
+            let (allocation, created) = try ipam.reserve(for: instance)
+            if created {
+                undo.push { [ipam, logger] in
+                    do throws(CorralError) {
+                        try ipam.release(instance)
+                    } catch {
+                        logger.warning("failed to release the lease of instance \(instance) after a failed attach: \(error)")
+                    }
+                }
+            }
+            let result = attachment(allocation)
+            try ensureNamespace(names, leaseIsNew: created, undo: &undo)
+            let host = try ensureVeth(names, mac: allocation.mac, undo: &undo)
+            let eth0 = NetworkAttachment.interfaceName
+            let inside = try tools.ipBatchReadingBack(
+                [
+                    "link set dev lo up",
+                    "address replace \(result.ip)/\(result.prefixLength) dev \(eth0)",
+                    "link set dev \(eth0) up",
+                    "route replace default via \(result.gateway) dev \(eth0)",
+                    "address show",
+                    "route show default",
+                ],
+                namespace: names.namespaceName,
+                action: "configure \(eth0) of instance \(instance)"
+            )
+            guard inside.count == 2 else {
+                throw .internal("failed to attach instance \(instance): ip printed \(inside.count) results, not 2")
+            }
+            try verify(
+                result,
+                names: names,
+                host: host,
+                inside: try NetworkTools.decodeLinks(inside[0]),
+                routes: try NetworkTools.decodeRoutes(inside[1])
+            )
+            undo.commit()
+            logger.debug("attached instance \(instance) as \(result.ip) on \(bridge) via \(names.hostInterface)")
+            return result
+        } catch {
+            undo.unwind()
+            throw error
+        }
+    }
+
+    private func ensureNamespace(
+        _ names: InstanceNetworkNames,
+        leaseIsNew: Bool,
+        undo: inout SynchronousUndoStack
+    ) throws(CorralError) {
+        if access(names.namespacePath, F_OK) == 0 {
+            // A namespace of this name with a lease made just now is not from an earlier attempt.
+            if leaseIsNew {
+                throw .conflict(
+                    "failed to attach instance \(names.instance): network namespace \(names.namespaceName) "
+                        + "already exists and is not this network's"
+                )
+            }
+            return
+        }
+        undo.push { [tools, logger] in
+            Self.deleteNamespaceQuietly(names.namespaceName, tools: tools, logger: logger)
+        }
+        try tools.ip(["netns", "add", names.namespaceName], action: "create network namespace \(names.namespaceName)")
+    }
+
+    /// Makes sure the instance's veth pair exists, its host end an up port of the
+    /// bridge carrying the instance's alias, and returns the host end as read back.
+    private func ensureVeth(
+        _ names: InstanceNetworkNames,
+        mac: MACAddress,
+        undo: inout SynchronousUndoStack
+    ) throws(CorralError) -> LinkRecord? {
+        let host = names.hostInterface
+        let peer = NetworkAttachment.interfaceName
+        let connect = "link set dev \(host) master \(bridge) alias \(names.alias) up"
+        let readBack = "address show dev \(host)"
+        if let existing = try tools.link(host) {
+            guard existing.ifalias == names.alias else {
+                throw .conflict(
+                    "failed to attach instance \(names.instance): interface \(host) already exists and belongs to "
+                        + (existing.ifalias.map { "\"\($0)\"" } ?? "something else")
+                )
+            }
+            let inside = try tools.link(peer, namespace: names.namespaceName)
+            if inside?.address == mac.description {
+                let lines = try tools.ipBatchReadingBack([connect, readBack], action: "connect \(host) to bridge \(bridge)")
+                return try lines.first.flatMap { line throws(CorralError) in try NetworkTools.decodeLinks(line).first }
+            }
+            // Left by an interrupted attempt whose other end is missing or wrong: start over.
+            try tools.ip(["link", "delete", "dev", host], action: "delete stale interface \(host)")
+        }
+        undo.push { [tools, logger] in
+            Self.deleteLinkQuietly(host, tools: tools, logger: logger)
+        }
+        let lines = try tools.ipBatchReadingBack(
+            ["link add \(host) type veth peer name \(peer) address \(mac) netns \(names.namespacePath)", connect, readBack],
+            action: "create veth \(host) for instance \(names.instance)"
+        )
+        return try lines.first.flatMap { line throws(CorralError) in try NetworkTools.decodeLinks(line).first }
+    }
+
+    /// Checks what `attach` read back after acting: the host end is an up port of
+    /// the bridge with the alias; inside, `eth0` is up with the MAC and address,
+    /// loopback is up, and the default route goes via the gateway.
+    private func verify(
+        _ attachment: NetworkAttachment,
+        names: InstanceNetworkNames,
+        host: LinkRecord?,
+        inside: [LinkRecord],
+        routes: [RouteRecord]
+    ) throws(CorralError) {
+        let failure = "failed to attach instance \(attachment.instance)"
+        guard let host, host.master == bridge, host.isUp, host.ifalias == names.alias else {
+            throw .internal("\(failure): \(names.hostInterface) is not an up port of \(bridge) afterwards")
+        }
+        guard let eth0 = inside.first(where: { $0.ifname == NetworkAttachment.interfaceName }), eth0.isUp,
+              eth0.address == attachment.mac.description,
+              eth0.hasIPv4(attachment.ip, prefixLength: attachment.prefixLength)
+        else {
+            throw .internal(
+                "\(failure): \(NetworkAttachment.interfaceName) is not up with \(attachment.ip) and \(attachment.mac) afterwards"
+            )
+        }
+        guard inside.contains(where: { $0.ifname == "lo" && $0.isUp }) else {
+            throw .internal("\(failure): loopback is not up afterwards")
+        }
+        guard routes.contains(where: {
+            $0.gateway == attachment.gateway.description && $0.dev == NetworkAttachment.interfaceName
+        }) else {
+            throw .internal("\(failure): no default route via \(attachment.gateway) afterwards")
+        }
+    }
+
+    func detach(_ instance: UUID) throws(CorralError) {
+        let names = InstanceNetworkNames(instance)
+        let lease = try ipam.allocation(for: instance)
+        var ownsNamespace = lease != nil
+        if let link = try tools.link(names.hostInterface) {
+            if link.ifalias == names.alias {
+                ownsNamespace = true
+                try tools.ip(["link", "delete", "dev", names.hostInterface], action: "delete veth \(names.hostInterface)")
+            } else {
+                logger.warning("left interface \(names.hostInterface) alone while detaching instance \(instance): it is not this instance's")
+            }
+        }
+        if ownsNamespace, access(names.namespacePath, F_OK) == 0 {
+            try tools.ip(["netns", "delete", names.namespaceName], action: "delete network namespace \(names.namespaceName)")
+        }
+        if let link = try tools.link(names.hostInterface), link.ifalias == names.alias {
+            throw .internal("failed to detach instance \(instance): \(names.hostInterface) is still there")
+        }
+        if ownsNamespace, access(names.namespacePath, F_OK) == 0 {
+            throw .internal("failed to detach instance \(instance): network namespace \(names.namespaceName) is still there")
+        }
+        try ipam.release(instance)
+        logger.debug("detached instance \(instance)")
+    }
+
+    // MARK: Recovery
+
+    func recover(liveInstances: Set<UUID>) throws(CorralError) -> NetworkRecoveryReport {
+        try ensureBridge()
+        var report = NetworkRecoveryReport()
+        for lease in try ipam.allocations() {
+            do throws(CorralError) {
+                if liveInstances.contains(lease.instance) {
+                    report.kept.append(try attach(lease.instance))
+                } else {
+                    try detach(lease.instance)
+                    report.released.append(lease.instance)
+                }
+            } catch {
+                logger.error("failed to recover the network of instance \(lease.instance): \(error)")
+                report.failures[lease.instance] = error
+            }
+        }
+        let leased = Set(try ipam.allocations().map(\.instance))
+        for link in try tools.links(kind: "veth") where link.ifname.hasPrefix(InstanceNetworkNames.hostInterfacePrefix) {
+            guard let owner = InstanceNetworkNames.instance(fromAlias: link.ifalias), !leased.contains(owner) else { continue }
+            let names = InstanceNetworkNames(owner)
+            guard names.hostInterface == link.ifname else { continue }
+            do throws(CorralError) {
+                try tools.ip(["link", "delete", "dev", link.ifname], action: "delete orphaned veth \(link.ifname)")
+                if access(names.namespacePath, F_OK) == 0 {
+                    try tools.ip(["netns", "delete", names.namespaceName], action: "delete orphaned namespace \(names.namespaceName)")
+                }
+                report.orphansRemoved.append(link.ifname)
+            } catch {
+                logger.error("failed to remove orphaned veth \(link.ifname): \(error)")
+                report.failures[owner] = error
+            }
+        }
+        return report
+    }
+
+    // MARK: Undo
+
+    private static func deleteLinkQuietly(_ name: String, tools: NetworkTools, logger: Logger) {
+        do throws(CorralError) {
+            if try tools.link(name) != nil {
+                try tools.ip(["link", "delete", "dev", name], action: "delete interface \(name)")
+            }
+        } catch {
+            logger.warning("failed to undo the creation of interface \(name): \(error)")
+        }
+    }
+
+    private static func deleteNamespaceQuietly(_ name: String, tools: NetworkTools, logger: Logger) {
+        guard access(NetworkTools.namespacePath(name), F_OK) == 0 else { return }
+        do throws(CorralError) {
+            try tools.ip(["netns", "delete", name], action: "delete network namespace \(name)")
+        } catch {
+            logger.warning("failed to undo the creation of network namespace \(name): \(error)")
+        }
+    }
+}

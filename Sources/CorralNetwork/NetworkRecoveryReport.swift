@@ -1,0 +1,18 @@
+import CorralCore
+import Foundation
+
+/// What `BridgeNetwork.recover(liveInstances:)` found and did.
+public struct NetworkRecoveryReport: Sendable {
+    /// Live instances whose attachment was checked (and repaired where a piece was missing).
+    public var kept: [NetworkAttachment] = []
+    /// Instances no longer live whose namespace, veth and lease were removed.
+    public var released: [UUID] = []
+    /// Host interfaces found with Corral's alias but no lease, and removed with
+    /// their namespaces.
+    public var orphansRemoved: [String] = []
+    /// Instances whose attachment could not be kept or removed, with why. They keep
+    /// their lease, so a later `recover` or `detach` can finish the work.
+    public var failures: [UUID: CorralError] = [:]
+
+    public init() {}
+}
