@@ -1,7 +1,14 @@
 #define _GNU_SOURCE
 #include "corral_linux.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -33,4 +40,74 @@ int corral_pipe_cloexec(int fds[2]) {
 
 int corral_set_child_subreaper(void) {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+int corral_enter_private_mounts(char *const *detach, int count, int *failed_index) {
+    *failed_index = -1;
+    if (unshare(CLONE_NEWNS) != 0) return -1;
+    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return -1;
+    for (int i = 0; i < count; i++) {
+        if (umount2(detach[i], MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+            *failed_index = i;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int corral_mount_overlay(const char *lower, const char *upper, const char *work, const char *target) {
+    char data[4096];
+    int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+    if (n < 0 || (size_t)n >= sizeof data) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return mount("overlay", target, "overlay", MS_NODEV, data);
+}
+
+int corral_open_in_root(int root_fd, const char *path, int flags, unsigned int mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    if (flags & (O_CREAT | O_TMPFILE)) how.mode = mode;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return (int)fd;
+}
+
+int corral_open_directory_path(const char *path) {
+    return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+int corral_open_directory_in_root(int root_fd, const char *path) {
+    return corral_open_in_root(root_fd, path, O_PATH | O_DIRECTORY, 0);
+}
+
+int corral_memfd_with(const void *bytes, size_t length) {
+    int fd = memfd_create("corral-stdin", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    const char *cursor = bytes;
+    size_t left = length;
+    while (left > 0) {
+        ssize_t n = write(fd, cursor, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        cursor += n;
+        left -= (size_t)n;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "corral_spawn.h"
+#include "corral_linux.h"
 
 #include <errno.h>
 #include <linux/sched.h>
@@ -39,10 +40,7 @@ static int move_fd(int from, int to) {
     return dup2(from, to) < 0 ? -1 : 0;
 }
 
-static void child_main(
-    int report_fd, const char *path, char *const argv[], char *const envp[], const char *cwd,
-    const int *cgroup_fds, int cgroup_count, int stdin_fd, int stdout_fd, int stderr_fd
-) {
+static void child_main(int report_fd, const corral_spawn_options *options, int cgroup_count) {
     struct sigaction default_action;
     memset(&default_action, 0, sizeof default_action);
     default_action.sa_handler = SIG_DFL;
@@ -52,9 +50,15 @@ static void child_main(
     }
 
     for (int i = 0; i < cgroup_count; i++) {
-        if (write(cgroup_fds[i], "0", 1) != 1) child_fail(report_fd, CORRAL_SPAWN_STAGE_CGROUP, i);
+        if (write(options->cgroup_join_fds[i], "0", 1) != 1) child_fail(report_fd, CORRAL_SPAWN_STAGE_CGROUP, i);
     }
-    if (setsid() < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_SETSID, 0);
+    if (options->new_session && setsid() < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_SETSID, 0);
+    if (options->private_mounts) {
+        int failed = -1;
+        if (corral_enter_private_mounts(options->detach_mounts, options->detach_mount_count, &failed) != 0) {
+            child_fail(report_fd, CORRAL_SPAWN_STAGE_MOUNTS, failed);
+        }
+    }
 
     /* The report pipe must not land on 0-2 before those are set. */
     if (report_fd <= 2) {
@@ -62,10 +66,10 @@ static void child_main(
         if (moved < 0) _exit(127);
         report_fd = moved;
     }
-    if (move_fd(stdin_fd, 0) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 0);
-    if (move_fd(stdout_fd, 1) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 1);
-    if (move_fd(stderr_fd, 2) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 2);
-    if (cwd != NULL && chdir(cwd) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_CHDIR, 0);
+    if (move_fd(options->stdin_fd, 0) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 0);
+    if (move_fd(options->stdout_fd, 1) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 1);
+    if (move_fd(options->stderr_fd, 2) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 2);
+    if (options->cwd != NULL && chdir(options->cwd) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_CHDIR, 0);
 
     /* Only 0-2 reach the workload, whatever the caller forgot to mark. */
     (void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -73,7 +77,7 @@ static void child_main(
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
-    execve(path, argv, envp);
+    execve(options->path, options->argv, options->envp);
     child_fail(report_fd, CORRAL_SPAWN_STAGE_EXEC, 0);
 }
 
@@ -100,6 +104,23 @@ int corral_spawn(
     int stdin_fd, int stdout_fd, int stderr_fd,
     corral_spawn_result *result
 ) {
+    corral_spawn_options options;
+    memset(&options, 0, sizeof options);
+    options.path = path;
+    options.argv = argv;
+    options.envp = envp;
+    options.cwd = cwd;
+    options.cgroup2_fd = cgroup2_fd;
+    options.cgroup_join_fds = cgroup_join_fds;
+    options.cgroup_join_count = cgroup_join_count;
+    options.stdin_fd = stdin_fd;
+    options.stdout_fd = stdout_fd;
+    options.stderr_fd = stderr_fd;
+    options.new_session = 1;
+    return corral_spawn_with(&options, result);
+}
+
+int corral_spawn_with(const corral_spawn_options *options, corral_spawn_result *result) {
     memset(result, 0, sizeof *result);
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0) {
@@ -108,9 +129,10 @@ int corral_spawn(
         return -1;
     }
 
+    int cgroup_join_count = options->cgroup_join_count;
     pid_t pid = -1;
-    if (cgroup2_fd >= 0) {
-        pid = clone_into_cgroup(cgroup2_fd);
+    if (options->cgroup2_fd >= 0) {
+        pid = clone_into_cgroup(options->cgroup2_fd);
         if (pid > 0 || pid == 0) {
             cgroup_join_count = 0;
         } else if (errno != ENOSYS && errno != EINVAL && errno != E2BIG && errno != EOPNOTSUPP) {
@@ -131,8 +153,7 @@ int corral_spawn(
     }
     if (pid == 0) {
         close(report[0]);
-        child_main(report[1], path, argv, envp, cwd, cgroup_join_fds, cgroup_join_count,
-                   stdin_fd, stdout_fd, stderr_fd);
+        child_main(report[1], options, cgroup_join_count);
         _exit(127);
     }
 

@@ -21,7 +21,7 @@ extension ProcessDriver {
     /// SIGKILLs every process of the instance and returns once the signals are
     /// sent; the shim reports the exit.
     public func kill(_ uuid: UUID, handle: DriverHandle) async throws(CorralError) {
-        await killRemains(uuid, handle: handle)
+        await supervisor.killRemains(uuid, handle: handle)
     }
 
     /// Freezes every process of the instance; returns once the kernel reports the

@@ -20,46 +20,18 @@ public final class ProcessDriver: InstanceDriver {
     public let name = "process"
     public let capabilities: DriverCapabilities
 
-    let stateDirectory: String
-    let shimPath: String
-    let cgroupParent: String
     let logBoundBytes: Int
     let maxProcesses: Int
-    let layout: CgroupLayout
-    let sink: any DriverEventSink
     let logger: Logger
-    let watcher: Result<DescriptorWatcher, SystemCallError>
-    /// The shims whose exit this driver will report, by instance.
-    let watches = Mutex<[UUID: WatchedShim]>([:])
+    /// Launches, watches and re-adopts the shims.
+    let supervisor: ShimSupervisor
+
+    var layout: CgroupLayout { supervisor.layout }
+    var shimPath: String { supervisor.shimPath }
+    var cgroupParent: String { supervisor.cgroupParent }
 
     /// How long `start` waits for the workload to exec.
     static let readyTimeoutNanoseconds: UInt64 = 30_000_000_000
-
-    /// A supervised run: its shim and its workload, each with its start time.
-    struct WatchedShim: Sendable, Equatable {
-        let pid: Int32
-        let startTime: UInt64
-        let workloadPID: Int32
-        let workloadStartTime: UInt64
-
-        init(_ handle: DriverHandle) {
-            pid = handle.shimPID
-            startTime = handle.shimStartTime
-            workloadPID = handle.workloadPID
-            workloadStartTime = handle.workloadStartTime
-        }
-
-        init(_ state: StateRecord) {
-            pid = state.shimPID
-            startTime = state.shimStartTime
-            workloadPID = state.workloadPID
-            workloadStartTime = state.workloadStartTime
-        }
-
-        var handle: DriverHandle {
-            DriverHandle(shimPID: pid, shimStartTime: startTime, workloadPID: workloadPID, workloadStartTime: workloadStartTime)
-        }
-    }
 
     /// - Parameters:
     ///   - stateDirectory: Instances live in `<stateDirectory>/instances/<uuid>/`.
@@ -80,32 +52,37 @@ public final class ProcessDriver: InstanceDriver {
         events: any DriverEventSink,
         logger: Logger
     ) {
-        self.stateDirectory = stateDirectory
-        self.shimPath = shimPath
-        self.cgroupParent = cgroupParent
         self.logBoundBytes = max(logBoundBytes, 2)
         self.maxProcesses = maxProcesses
         let layout = cgroupLayout ?? CgroupLayout.current()
-        self.layout = layout
-        self.sink = events
         self.logger = logger
-        do {
-            watcher = .success(try DescriptorWatcher(name: "corral-process-exits"))
-        } catch {
-            watcher = .failure(error)
-        }
+        supervisor = ShimSupervisor(
+            driverName: "process", stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,
+            layout: layout, events: events, notify: Self.logNotice(logger)
+        )
         capabilities = Self.capabilities(for: layout)
     }
 
     /// Stops watching instances: no further exits are reported. Running instances
     /// keep running and can be adopted by another driver. For daemon shutdown.
     public func shutdown() {
-        if case .success(let watcher) = watcher { watcher.shutdown() }
-        watches.withLock { $0.removeAll() }
+        supervisor.shutdown()
     }
 
-    deinit {
-        if case .success(let watcher) = watcher { watcher.shutdown() }
+    /// Logs what the supervisor observed on its own.
+    static func logNotice(_ logger: Logger) -> @Sendable (ShimSupervisor.Notice) -> Void {
+        { notice in
+            switch notice {
+            case .adopted(let uuid, let shimPID):
+                logger.debug("adopted instance", metadata: ["uuid": "\(uuid)", "shim_pid": "\(shimPID)"])
+            case .exited(let uuid, let status):
+                logger.debug("instance exited", metadata: ["uuid": "\(uuid)", "status": "\(status.summary)"])
+            case .supervisorLost(let uuid, let shimPID):
+                logger.warning("corral-shim ended without an exit record; the instance was killed", metadata: [
+                    "uuid": "\(uuid)", "shim_pid": "\(shimPID)",
+                ])
+            }
+        }
     }
 
     static func capabilities(for layout: CgroupLayout) -> DriverCapabilities {
@@ -123,21 +100,9 @@ public final class ProcessDriver: InstanceDriver {
         return capabilities
     }
 
-    func paths(_ uuid: UUID) -> InstancePaths {
-        InstancePaths(stateDirectory: stateDirectory, uuid: uuid)
-    }
+    func paths(_ uuid: UUID) -> InstancePaths { supervisor.paths(uuid) }
 
-    func cgroup(_ uuid: UUID) -> InstanceCgroup {
-        InstanceCgroup(layout: layout, parent: cgroupParent, name: uuid.uuidString.lowercased())
-    }
-
-    func runningWatcher(_ verb: String) throws(CorralError) -> DescriptorWatcher {
-        switch watcher {
-        case .success(let watcher): return watcher
-        case .failure(let error):
-            throw CorralError(.unavailable, "failed to \(verb) instance: the process driver cannot watch processes", cause: error)
-        }
-    }
+    func cgroup(_ uuid: UUID) -> InstanceCgroup { supervisor.cgroup(uuid) }
 
     // MARK: Probe and validation
 
@@ -150,7 +115,7 @@ public final class ProcessDriver: InstanceDriver {
             available = false
             notes.append("corral-shim missing or not executable at \(shimPath)")
         }
-        if case .failure(let error) = watcher {
+        if let error = supervisor.watcherFailure {
             available = false
             notes.append("cannot watch processes: \(error)")
         }

@@ -73,7 +73,7 @@ public enum CgroupLayout: Sendable, Equatable {
     }
 
     /// Mountinfo escapes space, tab, newline and backslash as three octal digits.
-    private static func unescape(_ field: String) -> String {
+    static func unescape(_ field: String) -> String {
         guard field.contains("\\") else { return field }
         var bytes: [UInt8] = []
         let source = Array(field.utf8)

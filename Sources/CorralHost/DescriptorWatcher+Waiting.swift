@@ -85,3 +85,50 @@ final class WatcherConfined<Value>: @unchecked Sendable {
         self.value = value
     }
 }
+
+extension DescriptorWatcher {
+    /// What `readAll` collected.
+    public struct Collected: Sendable, Equatable {
+        /// The first bytes read, up to the limit.
+        public var bytes: [UInt8]
+        /// How many bytes past the limit were read and dropped.
+        public var dropped: Int
+        /// Whether the writer closed the pipe (false: the deadline or a failure came first).
+        public var complete: Bool
+    }
+
+    /// Reads `fd` until end of file or `deadline`, keeping the first `limit` bytes
+    /// and counting the rest. Takes ownership of `fd` in every case.
+    public func readAll(from fd: Int32, limit: Int, deadline: UInt64) async -> Collected {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Collected, Never>) in
+            let collected = WatcherConfined(Collected(bytes: [], dropped: 0, complete: false))
+            do throws(SystemCallError) {
+                try watch(fd, deadline: deadline) { event, fd in
+                    guard event == .readable else {
+                        continuation.resume(returning: collected.value)
+                        return .done
+                    }
+                    var chunk = [UInt8](repeating: 0, count: 65536)
+                    let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 {
+                        if errno == EINTR || errno == EAGAIN { return .keepWatching }
+                        continuation.resume(returning: collected.value)
+                        return .done
+                    }
+                    if n == 0 {
+                        collected.value.complete = true
+                        continuation.resume(returning: collected.value)
+                        return .done
+                    }
+                    let keep = max(0, min(n, limit - collected.value.bytes.count))
+                    collected.value.bytes.append(contentsOf: chunk[0..<keep])
+                    collected.value.dropped += n - keep
+                    return .keepWatching
+                }
+            } catch {
+                close(fd)
+                continuation.resume(returning: Collected(bytes: [], dropped: 0, complete: false))
+            }
+        }
+    }
+}

@@ -80,3 +80,50 @@ public enum HostProcess {
     /// `CLOCK_MONOTONIC` in nanoseconds, the clock `corral-shim` stamps exec with.
     public static func monotonicNanoseconds() -> UInt64 { corral_monotonic_ns() }
 }
+
+extension HostProcess {
+    /// Waits for the child `pid` to exit and reaps it; nil when it is not a child.
+    /// Blocks the calling thread: only for a child known to be exiting.
+    static func waitBlocking(_ pid: Int32) -> Int32? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, 0)
+            if result == pid { return status }
+            if result < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+}
+
+extension HostProcess {
+    /// What a process does with a signal, from `/proc/PID/status`.
+    public enum SignalDisposition: Sendable, Equatable {
+        /// Neither handled, ignored nor blocked: the default action applies.
+        case `default`
+        case handled
+        case ignored
+        case blocked
+    }
+
+    /// The disposition of `signal` in the process `pid` that started at
+    /// `startTime`; nil when that process is gone.
+    public static func signalDisposition(pid: Int32, startTime: UInt64, _ signal: Int32) -> SignalDisposition? {
+        guard signal > 0, signal <= 64, isAlive(pid: pid, startTime: startTime),
+              let bytes = try? RawFile.read("/proc/\(pid)/status", limit: 1 << 16),
+              isAlive(pid: pid, startTime: startTime)
+        else { return nil }
+        var masks: [String: UInt64] = [:]
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let text = String(decoding: line, as: UTF8.self)
+            for key in ["SigBlk", "SigIgn", "SigCgt"] where text.hasPrefix("\(key):") {
+                let value = text.dropFirst(key.count + 1).drop(while: { $0 == "\t" || $0 == " " })
+                masks[key] = UInt64(value, radix: 16)
+            }
+        }
+        let bit: UInt64 = 1 << UInt64(signal - 1)
+        if (masks["SigCgt"] ?? 0) & bit != 0 { return .handled }
+        if (masks["SigIgn"] ?? 0) & bit != 0 { return .ignored }
+        if (masks["SigBlk"] ?? 0) & bit != 0 { return .blocked }
+        return .default
+    }
+}

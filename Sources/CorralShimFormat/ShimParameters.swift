@@ -31,6 +31,57 @@ public struct ShimParameters: Equatable, Sendable {
     public var oomCounter: String?
     /// Bound on the bytes kept in `log` plus `log.1`; each segment holds half.
     public var logBound: Int64
+    /// When set, the shim moves into its own mount namespace before anything else
+    /// (see `PrivateMounts`); the workload inherits it.
+    public var privateMounts: PrivateMounts?
+    /// When set, `executable` is a launcher rather than the workload (see `Launcher`).
+    public var launcher: Launcher?
+
+    /// A mount namespace of the shim's own: it receives the host's mount events but
+    /// propagates none back, so what is mounted in it is invisible on the host and
+    /// disappears with the last process in it.
+    public struct PrivateMounts: Equatable, Sendable {
+        /// Mount points lazily unmounted in the namespace (the cgroup2 mount of a
+        /// hybrid cgroup host, which crun refuses).
+        public var detach: [String]
+        /// An overlay file system mounted in the namespace before the workload starts.
+        public var overlay: OverlayMount?
+
+        public init(detach: [String], overlay: OverlayMount?) {
+            self.detach = detach
+            self.overlay = overlay
+        }
+    }
+
+    /// `lowerdir`, `upperdir` and `workdir` of an overlay mounted at `target`.
+    public struct OverlayMount: Equatable, Sendable {
+        public var lower: String
+        public var upper: String
+        public var work: String
+        public var target: String
+
+        public init(lower: String, upper: String, work: String, target: String) {
+            self.lower = lower
+            self.upper = upper
+            self.work = work
+            self.target = target
+        }
+    }
+
+    /// A program (an OCI runtime's `run --detach`) that starts the workload and exits
+    /// 0 once it runs. The workload, orphaned, is reparented to the shim (a child
+    /// subreaper), which then supervises it like a workload it started itself.
+    public struct Launcher: Equatable, Sendable {
+        /// Where the launcher writes the workload's pid.
+        public var pidFile: String
+        /// Where the launcher writes its own errors; its last line explains a failure.
+        public var errorLog: String?
+
+        public init(pidFile: String, errorLog: String?) {
+            self.pidFile = pidFile
+            self.errorLog = errorLog
+        }
+    }
 
     public init(
         instanceDirectory: String,
@@ -44,7 +95,9 @@ public struct ShimParameters: Equatable, Sendable {
         freezerState: String?,
         cgroupKill: String?,
         oomCounter: String?,
-        logBound: Int64
+        logBound: Int64,
+        privateMounts: PrivateMounts? = nil,
+        launcher: Launcher? = nil
     ) {
         self.instanceDirectory = instanceDirectory
         self.executable = executable
@@ -58,6 +111,8 @@ public struct ShimParameters: Equatable, Sendable {
         self.cgroupKill = cgroupKill
         self.oomCounter = oomCounter
         self.logBound = logBound
+        self.privateMounts = privateMounts
+        self.launcher = launcher
     }
 
     static let header = "corral-shim-params 1"
@@ -87,6 +142,20 @@ public struct ShimParameters: Equatable, Sendable {
         if let cgroupKill { put("cgroup_kill", cgroupKill) }
         if let oomCounter { put("oom_counter", oomCounter) }
         put("log_bound", String(logBound))
+        if let privateMounts {
+            put("private_mounts", "1")
+            for path in privateMounts.detach { put("detach_mount", path) }
+            if let overlay = privateMounts.overlay {
+                put("overlay_lower", overlay.lower)
+                put("overlay_upper", overlay.upper)
+                put("overlay_work", overlay.work)
+                put("overlay_target", overlay.target)
+            }
+        }
+        if let launcher {
+            put("launcher_pid_file", launcher.pidFile)
+            if let errorLog = launcher.errorLog { put("launcher_error_log", errorLog) }
+        }
         return out
     }
 
@@ -103,6 +172,8 @@ public struct ShimParameters: Equatable, Sendable {
         var directory: String?, executable: String?, workingDirectory: String?, logBound: Int64?
         var arguments: [String] = [], environment: [String] = [], cgroupJoin: [String] = []
         var cgroup2Directory: String?, cgroupMembers: String?, freezerState: String?, cgroupKill: String?, oomCounter: String?
+        var privateMounts = false, detach: [String] = [], overlay: [String: String] = [:]
+        var launcherPIDFile: String?, launcherErrorLog: String?
         var index = 0
         while index < fields.count {
             let key = fields[index], value = fields[index + 1]
@@ -119,6 +190,13 @@ public struct ShimParameters: Equatable, Sendable {
             case "freezer_state": freezerState = value
             case "cgroup_kill": cgroupKill = value
             case "oom_counter": oomCounter = value
+            case "private_mounts":
+                guard value == "1" else { throw ShimFormatError(record: recordName, reason: "bad private_mounts '\(value)'") }
+                privateMounts = true
+            case "detach_mount": detach.append(value)
+            case "overlay_lower", "overlay_upper", "overlay_work", "overlay_target": overlay[key] = value
+            case "launcher_pid_file": launcherPIDFile = value
+            case "launcher_error_log": launcherErrorLog = value
             case "log_bound":
                 guard let bound = Int64(value), bound > 0 else {
                     throw ShimFormatError(record: recordName, reason: "bad log_bound '\(value)'")
@@ -132,6 +210,20 @@ public struct ShimParameters: Equatable, Sendable {
         guard let workingDirectory else { throw ShimFormatError(record: recordName, reason: "missing 'cwd'") }
         guard let logBound else { throw ShimFormatError(record: recordName, reason: "missing 'log_bound'") }
         guard !arguments.isEmpty else { throw ShimFormatError(record: recordName, reason: "no 'arg'") }
+        var overlayMount: OverlayMount?
+        if !overlay.isEmpty {
+            guard privateMounts else { throw ShimFormatError(record: recordName, reason: "an overlay needs private_mounts") }
+            guard let lower = overlay["overlay_lower"], let upper = overlay["overlay_upper"],
+                  let work = overlay["overlay_work"], let target = overlay["overlay_target"]
+            else { throw ShimFormatError(record: recordName, reason: "incomplete overlay") }
+            overlayMount = OverlayMount(lower: lower, upper: upper, work: work, target: target)
+        }
+        guard privateMounts || detach.isEmpty else {
+            throw ShimFormatError(record: recordName, reason: "detach_mount needs private_mounts")
+        }
+        guard launcherPIDFile != nil || launcherErrorLog == nil else {
+            throw ShimFormatError(record: recordName, reason: "launcher_error_log needs launcher_pid_file")
+        }
         return ShimParameters(
             instanceDirectory: directory,
             executable: executable,
@@ -144,7 +236,9 @@ public struct ShimParameters: Equatable, Sendable {
             freezerState: freezerState,
             cgroupKill: cgroupKill,
             oomCounter: oomCounter,
-            logBound: logBound
+            logBound: logBound,
+            privateMounts: privateMounts ? PrivateMounts(detach: detach, overlay: overlayMount) : nil,
+            launcher: launcherPIDFile.map { Launcher(pidFile: $0, errorLog: launcherErrorLog) }
         )
     }
 }

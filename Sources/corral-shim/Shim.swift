@@ -41,6 +41,9 @@ enum Shim {
     private static func supervise(_ parameters: ShimParameters) -> Int32 {
         // Orphans of the workload are reparented to the shim, so it can reap them.
         _ = corral_set_child_subreaper()
+        if let privateMounts = parameters.privateMounts {
+            if let failure = enterPrivateMounts(privateMounts) { return failure }
+        }
 
         var childSignals = sigset_t()
         sigemptyset(&childSignals)
@@ -86,7 +89,7 @@ enum Shim {
                 }
             }
         }
-        let execDone = corral_monotonic_ns()
+        var execDone = corral_monotonic_ns()
         close(output[1])
         close(devNull)
         for fd in cgroupFDs { close(fd) }
@@ -95,7 +98,14 @@ enum Shim {
             return fail(stage: stageName(result.stage), errno: result.error, spawnFailure(result, parameters))
         }
 
-        let workload = result.pid
+        var workload = result.pid
+        if let launcher = parameters.launcher {
+            switch awaitLaunch(launcherPID: result.pid, launcher, executable: parameters.executable) {
+            case .success(let pid): workload = pid
+            case .failure(let failure): return fail(stage: "runtime", errno: failure.errno, failure.message)
+            }
+            execDone = corral_monotonic_ns()
+        }
         let workloadStart = ProcStat.read(pid: workload)?.startTime ?? 0
         let ready = ReadyMessage.started(
             shimPID: getpid(), shimStartTime: shimStart, workloadPID: workload,
@@ -134,6 +144,86 @@ enum Shim {
         return 0
     }
 
+    /// Moves into the private mount namespace and mounts the overlay. Returns the
+    /// shim's exit code on failure, nil on success.
+    private static func enterPrivateMounts(_ mounts: ShimParameters.PrivateMounts) -> Int32? {
+        var failedIndex: Int32 = -1
+        let entered = withCStrings(mounts.detach) { paths in
+            corral_enter_private_mounts(paths, Int32(mounts.detach.count), &failedIndex)
+        }
+        if entered != 0 {
+            let reason = SystemCallError.describe(errno: errno)
+            if failedIndex >= 0, Int(failedIndex) < mounts.detach.count {
+                return fail(stage: "mounts", errno: errno, "cannot unmount \(mounts.detach[Int(failedIndex)]) in a private mount namespace: \(reason)")
+            }
+            return fail(stage: "mounts", errno: errno, "cannot enter a private mount namespace: \(reason)")
+        }
+        if let overlay = mounts.overlay,
+           corral_mount_overlay(overlay.lower, overlay.upper, overlay.work, overlay.target) != 0 {
+            return fail(
+                stage: "rootfs", errno: errno,
+                "cannot mount the overlay at \(overlay.target) (lower \(overlay.lower)): \(SystemCallError.describe(errno: errno))"
+            )
+        }
+        return nil
+    }
+
+    struct LaunchFailure: Error {
+        let errno: Int32
+        let message: String
+    }
+
+    /// Waits for the launcher to exit and returns the workload it left behind, which
+    /// must now be the shim's child.
+    private static func awaitLaunch(
+        launcherPID: pid_t,
+        _ launcher: ShimParameters.Launcher,
+        executable: String
+    ) -> Result<pid_t, LaunchFailure> {
+        var status: Int32 = 0
+        while waitpid(launcherPID, &status, 0) < 0 {
+            if errno != EINTR {
+                return .failure(LaunchFailure(errno: errno, message: "waitpid \(executable): \(SystemCallError.describe(errno: errno))"))
+            }
+        }
+        let reason = launcher.errorLog.flatMap(lastLine)
+        switch termination(of: status) {
+        case .exited(code: 0):
+            break
+        case .exited(let code):
+            return .failure(LaunchFailure(errno: 0, message: reason ?? "\(executable) exited with code \(code)"))
+        case .signaled(let signal):
+            return .failure(LaunchFailure(errno: 0, message: reason ?? "\(executable) was killed by signal \(signal)"))
+        }
+        guard let bytes = try? RawFile.read(launcher.pidFile, limit: 64),
+              let pid = Int32(String(decoding: bytes.filter { $0 != UInt8(ascii: "\n") }, as: UTF8.self)), pid > 0
+        else {
+            return .failure(LaunchFailure(errno: 0, message: "\(executable) left no workload pid in \(launcher.pidFile)"))
+        }
+        // The launcher's helper processes may outlive it by a moment; the workload
+        // is reparented to the shim when the last of them exits.
+        let deadline = corral_monotonic_ns() + 2_000_000_000
+        while true {
+            guard let stat = ProcStat.read(pid: pid) else {
+                return .failure(LaunchFailure(errno: 0, message: "the workload (pid \(pid)) started by \(executable) is gone"))
+            }
+            if stat.parentPID == getpid() { return .success(pid) }
+            if corral_monotonic_ns() >= deadline {
+                return .failure(LaunchFailure(
+                    errno: 0, message: "the workload (pid \(pid)) started by \(executable) did not become a child of corral-shim"
+                ))
+            }
+            usleep(100)
+        }
+    }
+
+    /// The last non-empty line of a small text file.
+    private static func lastLine(_ path: String) -> String? {
+        guard let bytes = try? RawFile.read(path, limit: 1 << 16) else { return nil }
+        let lines = bytes.split(separator: UInt8(ascii: "\n")).filter { !$0.allSatisfy { $0 == UInt8(ascii: " ") } }
+        return lines.last.map { String(decoding: $0, as: UTF8.self) }
+    }
+
     private static func termination(of status: Int32) -> ExitRecord.Termination {
         let signal = status & 0x7f
         if signal == 0 { return .exited(code: (status >> 8) & 0xff) }
@@ -153,6 +243,7 @@ enum Shim {
         case Int32(CORRAL_SPAWN_STAGE_SETSID.rawValue): "setsid"
         case Int32(CORRAL_SPAWN_STAGE_STDIO.rawValue): "stdio"
         case Int32(CORRAL_SPAWN_STAGE_CHDIR.rawValue): "chdir"
+        case Int32(CORRAL_SPAWN_STAGE_MOUNTS.rawValue): "mounts"
         default: "exec"
         }
     }

@@ -17,6 +17,7 @@ typedef enum {
     CORRAL_SPAWN_STAGE_STDIO = 5,
     CORRAL_SPAWN_STAGE_CHDIR = 6,
     CORRAL_SPAWN_STAGE_EXEC = 7,
+    CORRAL_SPAWN_STAGE_MOUNTS = 8,
 } corral_spawn_stage;
 
 /// What `corral_spawn` did.
@@ -61,6 +62,42 @@ int corral_spawn(
     int stderr_fd,
     corral_spawn_result *result
 );
+
+/// Everything `corral_spawn_with` does between fork and exec.
+typedef struct {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    /// The directory to change to; NULL keeps the caller's.
+    const char *cwd;
+    /// An open cgroup v2 directory to clone the child into, or -1.
+    int cgroup2_fd;
+    /// Open v1 `tasks` or v2 `cgroup.procs` files the child writes `"0"` to.
+    const int *cgroup_join_fds;
+    int cgroup_join_count;
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+    /// Non-zero: the child leads a new session (`setsid`).
+    int new_session;
+    /// Non-zero: the child moves to a new mount namespace whose mounts receive the
+    /// host's mount events but propagate none back (`MS_REC | MS_SLAVE` on `/`),
+    /// then lazily unmounts each path of `detach_mounts` there.
+    int private_mounts;
+    char *const *detach_mounts;
+    int detach_mount_count;
+} corral_spawn_options;
+
+/// `corral_spawn` with every step chosen by `options`. In the child, in this order:
+/// signal dispositions reset; cgroups joined (unless cloned into one); `setsid` if
+/// asked; the private mount namespace if asked; stdio; `cwd`; every other
+/// descriptor close-on-exec; signal mask cleared; `execve`.
+///
+/// Returns 0 once the exec has succeeded, or -1 with `result` filled (the failed
+/// child has been reaped). With `private_mounts`, `CORRAL_SPAWN_STAGE_MOUNTS`
+/// reports a failure of `unshare`, of the propagation change, or (`index` ≥ 0) of
+/// unmounting `detach_mounts[index]`; a path that is not a mount point is skipped.
+int corral_spawn_with(const corral_spawn_options *options, corral_spawn_result *result);
 
 /// Starts a detached supervisor with `posix_spawn`: in a new session, with every
 /// signal at its default disposition and unblocked, stdin, stdout and stderr on

@@ -1,0 +1,163 @@
+import CorralCore
+import CorralHost
+import CorralShimFormat
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The `container` driver: each instance runs an OCI image under crun, supervised
+/// by its own `corral-shim` exactly like a `process` instance (same log, exit
+/// record, cgroups, exit watching and adoption).
+///
+/// A run, from the shim's point of view: the shim enters a private mount namespace
+/// (on a hybrid cgroup host, without the cgroup2 mount crun refuses), mounts the
+/// instance's overlay root there (so no mount of an instance is ever visible on
+/// the host, and every one disappears with the instance), and runs
+/// `crun run --detach`, which leaves the container's init to the shim as its child.
+/// The shim then supervises that init as its workload: the instance's exit status
+/// is the init's.
+///
+/// On disk, per instance, `<stateDirectory>/instances/<uuid>/`: the log trio (kept
+/// until `destroy`), `upper/` and `work/` (the container's writable layer, kept
+/// across stop and start until `destroy`), and the runtime files of the current
+/// run: `bundle/` (`config.json` and the `rootfs` mount point), `shim.params`,
+/// `state`, `exit`, `init.pid`, `runtime.log`, `hosts`, `hostname`, `resolv.conf`.
+/// crun's own state lives in `<stateDirectory>/crun/<uuid>/` while the container
+/// exists; the container id is the instance uuid.
+public final class ContainerDriver: InstanceDriver {
+    public let name = "container"
+    public let capabilities: DriverCapabilities
+
+    let supervisor: ShimSupervisor
+    let images: any ImageProvider
+    let networking: (any ContainerNetworking)?
+    let logger: Logger
+    /// nil when crun is not installed.
+    let runtime: CrunRuntime?
+    let logBoundBytes: Int
+    let maxProcesses: Int
+    /// cgroup2 mounts hidden from crun (a hybrid host); empty otherwise.
+    let hiddenMounts: [String]
+
+    /// How long `start` waits for the container to run.
+    static let readyTimeoutNanoseconds: UInt64 = 30_000_000_000
+    /// How long a crun invocation of the daemon's own (`delete`) may take.
+    static let runtimeTimeoutNanoseconds: UInt64 = 15_000_000_000
+    /// Bytes kept of each output stream of `exec`.
+    public static let execOutputLimit = 16 << 20
+    /// Largest file `readFile` returns.
+    public static let fileSizeLimit = 64 << 20
+
+    /// - Parameters:
+    ///   - stateDirectory: Instances live in `<stateDirectory>/instances/<uuid>/`,
+    ///     crun's state in `<stateDirectory>/crun/`.
+    ///   - shimPath: The `corral-shim` executable.
+    ///   - cgroupParent: Each instance's cgroup is `<parent>/<uuid>` in every hierarchy
+    ///     (crun's `linux.cgroupsPath` is `/<parent>/<uuid>`).
+    ///   - images: Gives each pinned image's read-only root file system and config.
+    ///   - networking: Prepares each container's network namespace; nil: each
+    ///     container gets a namespace of its own with loopback only.
+    ///   - crunPath: The crun executable; looked up on `PATH` when nil.
+    ///   - logBoundBytes: Bound on each instance's retained log.
+    ///   - maxProcesses: The pids limit of each container.
+    ///   - cgroupLayout: The host's cgroup hierarchies; detected when nil.
+    ///   - events: Receives workload exits.
+    public init(
+        stateDirectory: String,
+        shimPath: String,
+        cgroupParent: String = "corral",
+        images: any ImageProvider,
+        networking: (any ContainerNetworking)? = nil,
+        crunPath: String? = nil,
+        logBoundBytes: Int = 8 << 20,
+        maxProcesses: Int = 4096,
+        cgroupLayout: CgroupLayout? = nil,
+        events: any DriverEventSink,
+        logger: Logger
+    ) {
+        let layout = cgroupLayout ?? CgroupLayout.current()
+        let mountinfo = (try? FileSystem.readText("/proc/self/mountinfo")) ?? ""
+        let hidden = CgroupLayout.hybridUnifiedMounts(mountinfo: mountinfo)
+        self.images = images
+        self.networking = networking
+        self.logger = logger
+        self.logBoundBytes = max(logBoundBytes, 2)
+        self.maxProcesses = maxProcesses
+        self.hiddenMounts = hidden
+        runtime = (crunPath ?? ExecutableLookup.resolve("crun")).map {
+            CrunRuntime(executable: $0, stateRoot: "\(stateDirectory)/crun", hiddenMounts: hidden)
+        }
+        supervisor = ShimSupervisor(
+            driverName: "container", stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,
+            layout: layout, events: events, notify: Self.logNotice(logger)
+        )
+        var capabilities: DriverCapabilities = [.images, .exec, .files, .metrics, .memoryLimit, .cpuLimit]
+        if InstanceCgroup(layout: layout, parent: cgroupParent, name: "probe").canFreeze { capabilities.insert(.freeze) }
+        if networking != nil { capabilities.insert(.network) }
+        self.capabilities = capabilities
+    }
+
+    /// Stops watching instances: no further exits are reported. Running containers
+    /// keep running and can be adopted by another driver. For daemon shutdown.
+    public func shutdown() {
+        supervisor.shutdown()
+    }
+
+    static func logNotice(_ logger: Logger) -> @Sendable (ShimSupervisor.Notice) -> Void {
+        { notice in
+            switch notice {
+            case .adopted(let uuid, let shimPID):
+                logger.debug("adopted container", metadata: ["uuid": "\(uuid)", "shim_pid": "\(shimPID)"])
+            case .exited(let uuid, let status):
+                logger.debug("container exited", metadata: ["uuid": "\(uuid)", "status": "\(status.summary)"])
+            case .supervisorLost(let uuid, let shimPID):
+                logger.warning("corral-shim ended without an exit record; the container was killed", metadata: [
+                    "uuid": "\(uuid)", "shim_pid": "\(shimPID)",
+                ])
+            }
+        }
+    }
+
+    func paths(_ uuid: UUID) -> ContainerPaths {
+        ContainerPaths(supervisor.paths(uuid))
+    }
+
+    func cgroup(_ uuid: UUID) -> InstanceCgroup { supervisor.cgroup(uuid) }
+
+    func crun(_ verb: String) throws(CorralError) -> CrunRuntime {
+        guard let runtime else { throw .unavailable("failed to \(verb): crun is not installed on this host") }
+        return runtime
+    }
+
+    static func containerID(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
+
+    // MARK: Validation
+
+    /// Requires an image pinned to a digest (`name@sha256:<hex>` or `sha256:<hex>`);
+    /// memory, vcpus, env and args are validated by the core.
+    public func validate(_ spec: InstanceSpec) throws(CorralError) {
+        _ = try Self.imageDigest(spec.image)
+    }
+
+    /// `sha256:<hex>` of a pinned image reference.
+    static func imageDigest(_ image: String?) throws(CorralError) -> String {
+        guard let image, !image.isEmpty else {
+            throw .invalidArgument("invalid field 'image': the container driver needs an image")
+        }
+        guard let range = image.range(of: "sha256:", options: .backwards),
+              range.lowerBound == image.startIndex || image[image.index(before: range.lowerBound)] == "@"
+        else {
+            throw .invalidArgument("invalid field 'image' '\(image)': must be pinned to a digest (name@sha256:<hex>)")
+        }
+        let hex = image[range.upperBound...]
+        guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw .invalidArgument("invalid field 'image' '\(image)': the digest must be 64 lowercase hex digits")
+        }
+        return "sha256:\(hex)"
+    }
+}

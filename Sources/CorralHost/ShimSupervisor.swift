@@ -1,0 +1,218 @@
+import CorralCore
+import CorralShimFormat
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The part of a driver that deals with `corral-shim`: launches one per instance
+/// run, watches it from one dedicated thread, reports the workload's exit to the
+/// sink exactly once per launched or adopted run, re-adopts shims after a daemon
+/// restart, and ends what an instance left behind.
+///
+/// Pids are trusted only with their start times. Callers must not run two
+/// operations on the same instance at once.
+public final class ShimSupervisor: Sendable {
+    /// What the supervisor observed on its own, for the driver's log.
+    public enum Notice: Sendable {
+        case adopted(UUID, shimPID: Int32)
+        case exited(UUID, ExitStatus)
+        /// The shim ended without an exit record; the instance was killed.
+        case supervisorLost(UUID, shimPID: Int32)
+    }
+
+    /// Why a shim could not start its workload, as it reported on its ready line.
+    public struct StartFailure: Sendable, Equatable {
+        /// The step that failed (`exec`, `cgroup`, `mounts`, `rootfs`, `runtime`, …).
+        public var stage: String
+        /// 0 when the failure had no errno.
+        public var errno: Int32
+        public var message: String
+    }
+
+    /// A shim whose workload runs: what `launch` returns.
+    public struct Launched: Sendable {
+        public var handle: DriverHandle
+        /// `CLOCK_MONOTONIC` nanoseconds when the shim saw the workload start.
+        public var startedAtMonotonicNanoseconds: UInt64
+    }
+
+    /// A supervised run: its shim and its workload, each with its start time.
+    public struct WatchedShim: Sendable, Equatable {
+        public let pid: Int32
+        public let startTime: UInt64
+        public let workloadPID: Int32
+        public let workloadStartTime: UInt64
+
+        public init(_ handle: DriverHandle) {
+            pid = handle.shimPID
+            startTime = handle.shimStartTime
+            workloadPID = handle.workloadPID
+            workloadStartTime = handle.workloadStartTime
+        }
+
+        public init(_ state: StateRecord) {
+            pid = state.shimPID
+            startTime = state.shimStartTime
+            workloadPID = state.workloadPID
+            workloadStartTime = state.workloadStartTime
+        }
+
+        public var handle: DriverHandle {
+            DriverHandle(shimPID: pid, shimStartTime: startTime, workloadPID: workloadPID, workloadStartTime: workloadStartTime)
+        }
+    }
+
+    /// `process`, `container`: how messages name the driver.
+    public let driverName: String
+    public let stateDirectory: String
+    public let shimPath: String
+    public let cgroupParent: String
+    public let layout: CgroupLayout
+    let sink: any DriverEventSink
+    let notify: @Sendable (Notice) -> Void
+    let watcherResult: Result<DescriptorWatcher, SystemCallError>
+    /// The shims whose exit this supervisor will report, by instance.
+    let watches = Mutex<[UUID: WatchedShim]>([:])
+
+    /// - Parameters:
+    ///   - driverName: Names the driver in error messages.
+    ///   - stateDirectory: Instances live in `<stateDirectory>/instances/<uuid>/`.
+    ///   - shimPath: The `corral-shim` executable.
+    ///   - cgroupParent: Each instance's cgroup is `<parent>/<uuid>` in every hierarchy.
+    ///   - layout: The host's cgroup hierarchies.
+    ///   - events: Receives workload exits.
+    ///   - notify: Receives notices for the driver's log; called on the watcher thread.
+    public init(
+        driverName: String,
+        stateDirectory: String,
+        shimPath: String,
+        cgroupParent: String,
+        layout: CgroupLayout,
+        events: any DriverEventSink,
+        notify: @escaping @Sendable (Notice) -> Void
+    ) {
+        self.driverName = driverName
+        self.stateDirectory = stateDirectory
+        self.shimPath = shimPath
+        self.cgroupParent = cgroupParent
+        self.layout = layout
+        self.sink = events
+        self.notify = notify
+        do {
+            watcherResult = .success(try DescriptorWatcher(name: "corral-\(driverName)-exits"))
+        } catch {
+            watcherResult = .failure(error)
+        }
+    }
+
+    deinit {
+        if case .success(let watcher) = watcherResult { watcher.shutdown() }
+    }
+
+    /// Stops watching: no further exits are reported. Running instances keep running
+    /// and can be adopted by another supervisor. Idempotent.
+    public func shutdown() {
+        if case .success(let watcher) = watcherResult { watcher.shutdown() }
+        watches.withLock { $0.removeAll() }
+    }
+
+    /// Why this supervisor cannot watch processes; nil when it can.
+    public var watcherFailure: SystemCallError? {
+        if case .failure(let error) = watcherResult { return error }
+        return nil
+    }
+
+    /// The watcher thread, or `unavailable` naming `verb` when it could not start.
+    public func watcher(_ verb: String) throws(CorralError) -> DescriptorWatcher {
+        switch watcherResult {
+        case .success(let watcher): return watcher
+        case .failure(let error):
+            throw CorralError(.unavailable, "failed to \(verb) instance: the \(driverName) driver cannot watch processes", cause: error)
+        }
+    }
+
+    public func paths(_ uuid: UUID) -> InstancePaths {
+        InstancePaths(stateDirectory: stateDirectory, uuid: uuid)
+    }
+
+    public func cgroup(_ uuid: UUID) -> InstanceCgroup {
+        InstanceCgroup(layout: layout, parent: cgroupParent, name: uuid.uuidString.lowercased())
+    }
+
+    // MARK: Live shims and their records
+
+    /// The instance's shim if one is alive: the one this supervisor watches, else
+    /// the one its state record names.
+    public func liveShim(_ uuid: UUID) -> WatchedShim? {
+        if let watched = watches.withLock({ $0[uuid] }), HostProcess.isAlive(pid: watched.pid, startTime: watched.startTime) {
+            return watched
+        }
+        if let state = readStateRecord(paths(uuid)), HostProcess.isAlive(pid: state.shimPID, startTime: state.shimStartTime) {
+            return WatchedShim(state)
+        }
+        return nil
+    }
+
+    public func readStateRecord(_ paths: InstancePaths) -> StateRecord? {
+        guard let bytes = try? RawFile.read(paths.state) else { return nil }
+        return try? StateRecord.parse(bytes)
+    }
+
+    /// The exit recorded by the shim named in `handle`; nil when there is none or it
+    /// belongs to another run.
+    public func recordedExit(_ paths: InstancePaths, handle: DriverHandle) -> ExitStatus? {
+        guard let bytes = try? RawFile.read(paths.exit), let record = try? ExitRecord.parse(bytes),
+              record.shimPID == handle.shimPID, record.shimStartTime == handle.shimStartTime
+        else { return nil }
+        let at = Date(timeIntervalSince1970: Double(record.timeNanoseconds) / 1_000_000_000)
+        switch record.termination {
+        case .exited(let code): return ExitStatus(code: code, signal: nil, oomKilled: record.oomKilled, at: at)
+        case .signaled(let signal): return ExitStatus(code: nil, signal: signal, oomKilled: record.oomKilled, at: at)
+        }
+    }
+
+    /// Removes the files of one run (`InstanceFileNames.runtime`, leftover
+    /// temporaries, and `extra` names in the instance directory); the log trio stays.
+    public func removeRuntimeFiles(_ paths: InstancePaths, extra: [String] = []) {
+        for name in InstanceFileNames.runtime + extra { try? RawFile.remove(paths.file(name)) }
+        for name in (try? FileSystem.entries(of: paths.directory)) ?? [] where name.contains(".tmp.") {
+            try? RawFile.remove(paths.file(name))
+        }
+    }
+
+    // MARK: Ending what is left
+
+    /// SIGKILLs everything of the instance: its cgroup and the workload's group.
+    public func killRemains(_ uuid: UUID, handle: DriverHandle?) async {
+        await cgroup(uuid).killAll(waitUntilEmpty: false)
+        if let handle {
+            HostProcess.signalGroup(leader: handle.workloadPID, startTime: handle.workloadStartTime, SIGKILL)
+        }
+    }
+
+    /// If a shim of the instance still runs, kills its workload and waits up to five
+    /// seconds for the shim to record the exit and, if watched, for the exit to have
+    /// been reported; then SIGKILLs a shim still there. The prelude of every cleanup.
+    public func endLiveShim(_ uuid: UUID) async {
+        guard let shim = liveShim(uuid) else { return }
+        await killRemains(uuid, handle: shim.handle)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let alive = HostProcess.isAlive(pid: shim.pid, startTime: shim.startTime)
+            let watched = watches.withLock { $0[uuid] } == shim
+            if !alive && !watched { return }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        HostProcess.signal(pid: shim.pid, startTime: shim.startTime, SIGKILL)
+    }
+
+    /// Whether this supervisor will report an exit of `uuid`'s current run.
+    public func isWatching(_ uuid: UUID) -> Bool {
+        watches.withLock { $0[uuid] } != nil
+    }
+}
