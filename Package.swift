@@ -111,7 +111,7 @@ let package = Package(
             name: "corrald",
             dependencies: [
                 "CorralCore", "CorralEngine", "CorralStore", "CorralHost", "CorralServer",
-                "CorralDriverProcess", "CorralImages",
+                "CorralDriverProcess", "CorralDriverContainer", "CorralImages", "CorralNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

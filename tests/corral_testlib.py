@@ -508,6 +508,9 @@ class Daemon:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     port: int = field(default_factory=free_tcp_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: Run corrald inside this network namespace (made and removed by the caller),
+    #: so its bridge, veths and NAT never touch the host's own network.
+    netns: str | None = None
     starts: int = 0
     _api: Api | None = None
 
@@ -546,7 +549,10 @@ class Daemon:
         return self.proc.pid if self.proc is not None else None
 
     def argv(self) -> list[str]:
-        argv = [
+        # nsenter joins only the network namespace; `ip netns exec` would also remount
+        # /sys for it, hiding the cgroup hierarchies.
+        prefix = ["nsenter", f"--net=/run/netns/{self.netns}", "--"] if self.netns else []
+        argv = prefix + [
             str(binary("corrald")),
             "--state-dir", str(self.state_dir),
             "--cgroup-parent", self.cgroup_parent,

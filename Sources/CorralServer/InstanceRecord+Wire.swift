@@ -42,6 +42,10 @@ extension InstanceRecord {
         dto.message = observed.message
         dto.driver = spec.driver
         dto.pid = observed.phase.handle.map { Int($0.workloadPID) }
+        if let handle = observed.phase.handle, let ip = handle.attributes["ip"] {
+            dto.privateIP = ip
+            dto.networkInterfaces = [.init(name: "eth0", privateIP: ip, mac: handle.attributes["mac"])]
+        }
         dto.ports = spec.ports.isEmpty ? nil : spec.ports.map(\.description)
         return dto
     }

@@ -1,8 +1,10 @@
 import ArgumentParser
 import CorralCore
+import CorralDriverContainer
 import CorralDriverProcess
 import CorralEngine
 import CorralImages
+import CorralNetwork
 import CorralServer
 import CorralStore
 import Foundation
@@ -53,6 +55,12 @@ struct Corrald: AsyncParsableCommand {
 
     @Option(name: .customLong("insecure-registry"), help: "A registry (host:port) reached over plain HTTP. Repeatable.")
     var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("bridge"), help: "The bridge containers are attached to.")
+    var bridgeName: String = "corral0"
+
+    @Option(name: .customLong("subnet"), help: "The IPv4 subnet of the bridge (CIDR).")
+    var subnet: String = "10.88.0.0/16"
 
     static var defaultStateDirectory: String {
         if getuid() == 0 { return "/var/lib/corral" }
@@ -107,18 +115,38 @@ struct Corrald: AsyncParsableCommand {
         }
 
         let events = DriverEventStream()
+        let shimPath = Self.siblingExecutable("corral-shim")
         let processDriver = ProcessDriver(
             stateDirectory: stateDirectory,
-            shimPath: Self.siblingExecutable("corral-shim"),
+            shimPath: shimPath,
             cgroupParent: cgroupParent,
             events: events,
             logger: Logger(label: "corral.driver.process")
         )
+        let networking = try makeNetworking(stateDirectory: stateDirectory, logger: logger)
+        let containerDriver = ContainerDriver(
+            stateDirectory: stateDirectory,
+            shimPath: shimPath,
+            cgroupParent: cgroupParent,
+            images: images,
+            networking: networking,
+            events: events,
+            logger: Logger(label: "corral.driver.container")
+        )
+        if let networking {
+            // Networks of instances that still run are kept (and their ports, which
+            // live in this process, published again); the rest are removed.
+            var live: [UUID: [PortMapping]] = [:]
+            for record in loaded.instances where record.spec.driver == containerDriver.name && record.observed.phase.handle != nil {
+                live[record.uuid] = record.spec.ports
+            }
+            await networking.recover(live: live)
+        }
         let limits = InstanceLimits(memoryMB: 4...maxMemoryMB, vcpus: 1...maxVCPUs)
         let engine = InstanceEngine(
             configuration: .init(limits: limits, defaultDriver: defaultDriver),
             store: store,
-            drivers: [processDriver],
+            drivers: [processDriver, containerDriver],
             exits: events.exits,
             loaded: loaded,
             images: images,
@@ -158,7 +186,36 @@ struct Corrald: AsyncParsableCommand {
             )
         )
         try await group.run()
+        processDriver.shutdown()
+        containerDriver.shutdown()
+        if let networking {
+            await networking.publisher.shutdown()
+            networking.bridge.shutdown()
+        }
         logger.info("corrald stopped; instances keep running")
+    }
+
+    /// The bridge network for containers, or nil (with the reason logged) where this
+    /// host cannot have one; containers then get a namespace with loopback only.
+    private func makeNetworking(stateDirectory: String, logger: Logger) throws -> BridgeContainerNetworking? {
+        if let reason = BridgeNetwork.unavailabilityReason() {
+            logger.warning("containers get no bridge network", metadata: ["reason": "\(reason)"])
+            return nil
+        }
+        guard let parsedSubnet = IPv4Subnet(subnet) else {
+            throw ValidationError("invalid --subnet '\(subnet)': expected an IPv4 CIDR such as 10.88.0.0/16")
+        }
+        let networkLogger = Logger(label: "corral.network")
+        let bridge = try BridgeNetwork(
+            configuration: .init(stateDirectory: "\(stateDirectory)/network", bridgeName: bridgeName, subnet: parsedSubnet),
+            logger: networkLogger
+        )
+        return BridgeContainerNetworking(
+            bridge: bridge,
+            publisher: PortPublisher(logger: Logger(label: "corral.network.ports")),
+            nameservers: BridgeContainerNetworking.hostNameservers(),
+            logger: networkLogger
+        )
     }
 
     private func readToken() throws -> String {
