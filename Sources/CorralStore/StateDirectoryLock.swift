@@ -10,7 +10,9 @@ import Foundation
 
 /// An exclusive lock on a state directory, so that two daemons never share one.
 ///
-/// The lock is `flock(2)` on `<directory>/corrald.lock`, taken without waiting. It is
+/// The lock is `flock(2)` on `<directory>/corrald.lock`, waited for at most
+/// `acquireTimeout` (a previous daemon still exiting, or a child forked by this
+/// process that shares the descriptor until it execs, holds it briefly). It is
 /// advisory and tied to the open file description: it holds against every other
 /// opener, in this process or another, and the kernel drops it when the holder
 /// exits, however it exits, so a crashed daemon never leaves a stale lock behind.
@@ -30,10 +32,13 @@ public final class StateDirectoryLock: @unchecked Sendable {
     private let mutex = NSLock()
     private var descriptor: Int32?
 
+    /// How long, in seconds, a lock held by someone else is waited for.
+    public static let acquireTimeout: Double = 1
+
     /// Takes the lock, creating the lock file if needed.
     ///
     /// Throws `unavailable` ("failed to open state: another corrald is using
-    /// `directory`") when someone else holds it.
+    /// `directory`") when someone else still holds it after `acquireTimeout`.
     public init(directory: String) throws(CorralError) {
         self.directory = directory
         self.path = (directory as NSString).appendingPathComponent(Self.fileName)
@@ -45,8 +50,15 @@ public final class StateDirectoryLock: @unchecked Sendable {
                 "failed to open state: cannot open lock file \(path): \(Self.errnoDescription(errno))"
             )
         }
-        guard Self.retryingOnInterrupt({ flock(fd, LOCK_EX | LOCK_NB) }) == 0 else {
-            let code = errno
+        let deadline = Date().addingTimeInterval(Self.acquireTimeout)
+        var locked = Self.retryingOnInterrupt({ flock(fd, LOCK_EX | LOCK_NB) }) == 0
+        var code = locked ? 0 : errno
+        while !locked && code == EWOULDBLOCK && Date() < deadline {
+            usleep(10_000)
+            locked = Self.retryingOnInterrupt({ flock(fd, LOCK_EX | LOCK_NB) }) == 0
+            code = locked ? 0 : errno
+        }
+        guard locked else {
             close(fd)
             if code == EWOULDBLOCK {
                 throw .unavailable("failed to open state: another corrald is using \(directory)")
