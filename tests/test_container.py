@@ -7,9 +7,11 @@ veths and NAT live there and the host's own network is never touched.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -157,3 +159,24 @@ def test_containers_survive_a_daemon_kill_and_delete_leaves_nothing(cdaemon: Dae
     assert uuid[:8] not in namespaces, namespaces
     for controller in ("memory", "pids", "cpu", "freezer"):
         assert not Path(f"/sys/fs/cgroup/{controller}/{cdaemon.cgroup_parent}/{uuid}").exists()
+
+
+@pytest.fixture
+def cdaemon_tcp(netns: str, corral_bins: dict[str, str]) -> Iterator[Daemon]:
+    d = Daemon.fresh(tcp=True, netns=netns)
+    try:
+        d.start()
+        yield d
+    finally:
+        for note in d.teardown():
+            print("teardown:", note)
+
+
+def test_container_lifecycle_through_the_sdk(cdaemon_tcp: Daemon, netns: str) -> None:
+    env = {**os.environ, "UKC_METRO": cdaemon_tcp.tcp_url, "UKC_TOKEN": cdaemon_tcp.token}
+    script = Path(__file__).with_name("sdk_container_lifecycle.py")
+    res = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{netns}", "--", sys.executable, str(script)],
+        capture_output=True, text=True, env=env, timeout=180,
+    )
+    assert res.returncode == 0, f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}\n{cdaemon_tcp.log_tail()}"
