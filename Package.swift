@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "CorralShimFormat", swiftSettings: strict),
         .target(
             name: "CorralHost",
-            dependencies: ["CorralCore", "CCorralSpawn", "CorralShimFormat"],
+            dependencies: [
+                "CorralCore", "CCorralSpawn", "CorralShimFormat", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -5,21 +5,7 @@ import CorralAPI
 ///
 /// - Throws: `CommandFailure` with the gravest item's exit code when any item failed.
 func reportBatch<Item: BatchItemResult>(_ items: [Item], requested: [String], json: Bool) throws {
-    if json {
-        try Output.json(items)
-    }
-    var worst: CorralExitCode?
-    for (index, item) in items.enumerated() {
-        let label = item.name ?? item.uuid ?? (index < requested.count ? requested[index] : "?")
-        if item.failed {
-            Console.error(label + ": " + (item.message ?? "failed"))
-            let code = CorralExitCode(item: item)
-            worst = max(worst ?? code, code)
-        } else if !json {
-            Console.stdout(label + "\n")
-        }
-    }
-    if let worst { throw CommandFailure(worst) }
+    try reportAny(items.map { $0 as any BatchItemResult }, requested: requested, json: json)
 }
 
 /// `NameOrUUID` for a command-line identifier: a UUID when it looks like one, else a name.

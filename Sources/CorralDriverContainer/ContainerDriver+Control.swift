@@ -36,27 +36,12 @@ extension ContainerDriver {
     /// Freezes every process of the container (cgroup freezer); returns once the
     /// kernel reports the cgroup frozen.
     public func freeze(_ uuid: UUID, handle: DriverHandle) async throws(CorralError) {
-        let cgroup = try freezableCgroup(uuid, verb: "suspend")
-        guard HostProcess.isAlive(pid: handle.shimPID, startTime: handle.shimStartTime) else {
-            throw .invalidState("failed to suspend instance: it is not running")
-        }
-        try await cgroup.freeze()
+        try await cgroup(uuid).suspend(handle: handle, freezerAvailable: capabilities.contains(.freeze), driver: name)
     }
 
     /// Thaws a frozen container. Thawing one that is not frozen is a no-op.
     public func thaw(_ uuid: UUID, handle: DriverHandle) async throws(CorralError) {
-        let cgroup = try freezableCgroup(uuid, verb: "resume")
-        try cgroup.thaw()
-        if cgroup.isFrozen() { throw .internal("failed to resume instance: the cgroup still reads frozen") }
-    }
-
-    private func freezableCgroup(_ uuid: UUID, verb: String) throws(CorralError) -> InstanceCgroup {
-        guard capabilities.contains(.freeze) else {
-            throw .unsupported("failed to \(verb) instance: the container driver has no cgroup freezer on this host")
-        }
-        let cgroup = cgroup(uuid)
-        guard cgroup.exists else { throw .invalidState("failed to \(verb) instance: it is not running") }
-        return cgroup
+        try cgroup(uuid).resume(freezerAvailable: capabilities.contains(.freeze), driver: name)
     }
 
     /// Memory (resident anonymous) and CPU time of the container's cgroup. The

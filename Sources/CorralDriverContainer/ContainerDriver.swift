@@ -94,7 +94,7 @@ public final class ContainerDriver: InstanceDriver {
         }
         supervisor = ShimSupervisor(
             driverName: "container", stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,
-            layout: layout, events: events, notify: Self.logNotice(logger)
+            layout: layout, events: events, notify: ShimSupervisor.Notice.logger(logger, noun: "container")
         )
         var capabilities: DriverCapabilities = [.images, .exec, .files, .metrics, .memoryLimit, .cpuLimit]
         if InstanceCgroup(layout: layout, parent: cgroupParent, name: "probe").canFreeze { capabilities.insert(.freeze) }
@@ -106,21 +106,6 @@ public final class ContainerDriver: InstanceDriver {
     /// keep running and can be adopted by another driver. For daemon shutdown.
     public func shutdown() {
         supervisor.shutdown()
-    }
-
-    static func logNotice(_ logger: Logger) -> @Sendable (ShimSupervisor.Notice) -> Void {
-        { notice in
-            switch notice {
-            case .adopted(let uuid, let shimPID):
-                logger.debug("adopted container", metadata: ["uuid": "\(uuid)", "shim_pid": "\(shimPID)"])
-            case .exited(let uuid, let status):
-                logger.debug("container exited", metadata: ["uuid": "\(uuid)", "status": "\(status.summary)"])
-            case .supervisorLost(let uuid, let shimPID):
-                logger.warning("corral-shim ended without an exit record; the container was killed", metadata: [
-                    "uuid": "\(uuid)", "shim_pid": "\(shimPID)",
-                ])
-            }
-        }
     }
 
     func paths(_ uuid: UUID) -> ContainerPaths {

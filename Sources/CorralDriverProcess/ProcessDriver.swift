@@ -58,7 +58,7 @@ public final class ProcessDriver: InstanceDriver {
         self.logger = logger
         supervisor = ShimSupervisor(
             driverName: "process", stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,
-            layout: layout, events: events, notify: Self.logNotice(logger)
+            layout: layout, events: events, notify: ShimSupervisor.Notice.logger(logger, noun: "instance")
         )
         capabilities = Self.capabilities(for: layout)
     }
@@ -67,22 +67,6 @@ public final class ProcessDriver: InstanceDriver {
     /// keep running and can be adopted by another driver. For daemon shutdown.
     public func shutdown() {
         supervisor.shutdown()
-    }
-
-    /// Logs what the supervisor observed on its own.
-    static func logNotice(_ logger: Logger) -> @Sendable (ShimSupervisor.Notice) -> Void {
-        { notice in
-            switch notice {
-            case .adopted(let uuid, let shimPID):
-                logger.debug("adopted instance", metadata: ["uuid": "\(uuid)", "shim_pid": "\(shimPID)"])
-            case .exited(let uuid, let status):
-                logger.debug("instance exited", metadata: ["uuid": "\(uuid)", "status": "\(status.summary)"])
-            case .supervisorLost(let uuid, let shimPID):
-                logger.warning("corral-shim ended without an exit record; the instance was killed", metadata: [
-                    "uuid": "\(uuid)", "shim_pid": "\(shimPID)",
-                ])
-            }
-        }
     }
 
     static func capabilities(for layout: CgroupLayout) -> DriverCapabilities {

@@ -32,6 +32,16 @@ struct APIResponse {
         )
     }
 
+    /// Runs a handler and answers any error it throws with the error envelope.
+    static func handle(_ body: () async throws -> Response) async -> Response {
+        let started = ContinuousClock.now
+        do {
+            return try await body()
+        } catch {
+            return failure(ErrorMapping.corralError(error), started: started)
+        }
+    }
+
     /// A whole-request success.
     static func success<Payload: Codable & Sendable>(_ data: Payload, started: ContinuousClock.Instant) -> Response {
         json(Envelope(status: .success, data: data, opTimeUs: elapsedMicroseconds(since: started)))

@@ -12,22 +12,13 @@ struct ExecRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
         v1.post("instances/:id/exec") { request, context in
-            await handle { try await exec(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await exec(request, id: try context.parameters.require("id")) }
         }
         v1.get("instances/:id/files") { request, context in
-            await handle { try await readFile(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await readFile(request, id: try context.parameters.require("id")) }
         }
         v1.put("instances/:id/files") { request, context in
-            await handle { try await writeFile(request, id: try context.parameters.require("id")) }
-        }
-    }
-
-    private func handle(_ body: () async throws -> Response) async -> Response {
-        let started = ContinuousClock.now
-        do {
-            return try await body()
-        } catch {
-            return APIResponse.failure(ErrorMapping.corralError(error), started: started)
+            await APIResponse.handle { try await writeFile(request, id: try context.parameters.require("id")) }
         }
     }
 

@@ -12,21 +12,12 @@ struct ImageRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
-        v1.get("images") { request, _ in await handle { try await list(request) } }
-        v1.get("image-store") { request, _ in await handle { try await list(request) } }
-        v1.post("images/pull") { request, _ in await handle { try await pull(request) } }
-        v1.post("images/import") { request, _ in await handle { try await importArchive(request) } }
-        v1.post("images/remove") { request, _ in await handle { try await remove(request) } }
-        v1.post("images/prune") { _, _ in await handle { try await prune() } }
-    }
-
-    private func handle(_ body: () async throws -> Response) async -> Response {
-        let started = ContinuousClock.now
-        do {
-            return try await body()
-        } catch {
-            return APIResponse.failure(ErrorMapping.corralError(error), started: started)
-        }
+        v1.get("images") { request, _ in await APIResponse.handle { try await list(request) } }
+        v1.get("image-store") { request, _ in await APIResponse.handle { try await list(request) } }
+        v1.post("images/pull") { request, _ in await APIResponse.handle { try await pull(request) } }
+        v1.post("images/import") { request, _ in await APIResponse.handle { try await importArchive(request) } }
+        v1.post("images/remove") { request, _ in await APIResponse.handle { try await remove(request) } }
+        v1.post("images/prune") { _, _ in await APIResponse.handle { try await prune() } }
     }
 
     private func store() throws(CorralError) -> any ImageStoreService {

@@ -20,53 +20,43 @@ struct InstanceRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1")
-        v1.post("instances") { request, _ in await handle { try await create(request) } }
-        v1.get("instances") { request, _ in await handle { try await list(request) } }
-        v1.delete("instances") { request, _ in await handle { try await batchDelete(request) } }
-        v1.patch("instances") { request, _ in await handle { try await batchUpdate(request) } }
-        v1.put("instances/start") { request, _ in await handle { try await batchStart(request) } }
-        v1.put("instances/stop") { request, _ in await handle { try await batchStop(request) } }
-        v1.put("instances/suspend") { request, _ in await handle { try await batchSuspend(request) } }
-        v1.get("instances/wait") { request, _ in await handle { try await batchWait(request) } }
-        v1.get("instances/log") { request, _ in await handle { try await batchLog(request) } }
-        v1.get("instances/metrics") { request, _ in await handle { try await batchMetrics(request) } }
+        v1.post("instances") { request, _ in await APIResponse.handle { try await create(request) } }
+        v1.get("instances") { request, _ in await APIResponse.handle { try await list(request) } }
+        v1.delete("instances") { request, _ in await APIResponse.handle { try await batchDelete(request) } }
+        v1.patch("instances") { request, _ in await APIResponse.handle { try await batchUpdate(request) } }
+        v1.put("instances/start") { request, _ in await APIResponse.handle { try await batchStart(request) } }
+        v1.put("instances/stop") { request, _ in await APIResponse.handle { try await batchStop(request) } }
+        v1.put("instances/suspend") { request, _ in await APIResponse.handle { try await batchSuspend(request) } }
+        v1.get("instances/wait") { request, _ in await APIResponse.handle { try await batchWait(request) } }
+        v1.get("instances/log") { request, _ in await APIResponse.handle { try await batchLog(request) } }
+        v1.get("instances/metrics") { request, _ in await APIResponse.handle { try await batchMetrics(request) } }
 
         v1.get("instances/:id") { request, context in
-            await handle { try await getOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await getOne(request, id: try context.parameters.require("id")) }
         }
         v1.delete("instances/:id") { request, context in
-            await handle { try await deleteOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await deleteOne(request, id: try context.parameters.require("id")) }
         }
         v1.patch("instances/:id") { request, context in
-            await handle { try await updateOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await updateOne(request, id: try context.parameters.require("id")) }
         }
         v1.put("instances/:id/start") { request, context in
-            await handle { try await startOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await startOne(request, id: try context.parameters.require("id")) }
         }
         v1.put("instances/:id/stop") { request, context in
-            await handle { try await stopOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await stopOne(request, id: try context.parameters.require("id")) }
         }
         v1.put("instances/:id/suspend") { request, context in
-            await handle { try await suspendOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await suspendOne(request, id: try context.parameters.require("id")) }
         }
         v1.get("instances/:id/wait") { request, context in
-            await handle { try await waitOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await waitOne(request, id: try context.parameters.require("id")) }
         }
         v1.get("instances/:id/log") { request, context in
-            await handle { try await logOne(request, id: try context.parameters.require("id")) }
+            await APIResponse.handle { try await logOne(request, id: try context.parameters.require("id")) }
         }
         v1.get("instances/:id/metrics") { request, context in
-            await handle { try await metricsOne(id: try context.parameters.require("id")) }
-        }
-    }
-
-    /// Runs a handler and turns any error into the error envelope.
-    private func handle(_ body: () async throws -> Response) async -> Response {
-        let started = ContinuousClock.now
-        do {
-            return try await body()
-        } catch {
-            return APIResponse.failure(ErrorMapping.corralError(error), started: started)
+            await APIResponse.handle { try await metricsOne(id: try context.parameters.require("id")) }
         }
     }
 
