@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "corrald", targets: ["corrald"]),
         .executable(name: "corral", targets: ["corral"]),
         .executable(name: "corral-shim", targets: ["corral-shim"]),
+        .executable(name: "corral-agent", targets: ["corral-agent"]),
         .library(name: "CorralClient", targets: ["CorralClient"]),
     ],
     dependencies: [
@@ -86,6 +87,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CorralAPI", swiftSettings: strict),
+        // The framed host <-> guest agent protocol of the vm driver; Foundation-free,
+        // shared by corral-agent and the driver.
+        .target(name: "CorralAgentProtocol", swiftSettings: strict),
         .target(
             name: "CorralServer",
             dependencies: [
@@ -132,6 +136,13 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
+        // PID 1 inside microVMs: one static file in the initramfs.
+        .executableTarget(
+            name: "corral-agent",
+            dependencies: ["CorralAgentProtocol", "CCorralSpawn"],
+            swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(
             name: "CorralEngineTests",
@@ -150,6 +161,7 @@ let package = Package(
             dependencies: ["CorralDriverProcess", "CorralHost", "CorralCore"]
         ),
         .testTarget(name: "CorralAPITests", dependencies: ["CorralAPI"]),
+        .testTarget(name: "CorralAgentProtocolTests", dependencies: ["CorralAgentProtocol"]),
         .testTarget(name: "CorralImagesTests", dependencies: ["CorralImages", "CorralCore", "CorralHost"]),
         .testTarget(name: "CorralNetworkTests", dependencies: ["CorralNetwork", "CorralCore", "CorralHost"]),
         .testTarget(
