@@ -232,7 +232,7 @@ struct BridgeNetworkTests {
         }
     }
 
-    @Test func attachAndDetachTimes() async throws {
+    @Test func repeatedAttachAndDetachLeaveNoVeth() async throws {
         try await NetworkTestBed.run { bed in
             let network = try BridgeNetwork(configuration: bed.configuration())
             defer { network.shutdown() }
