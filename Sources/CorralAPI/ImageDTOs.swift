@@ -156,3 +156,38 @@ public struct InstanceFileDTO: Codable, Sendable, Equatable, StrictDecodable {
 
     public static let schema: WireSchema = .object(["path": .string, "content": .string, "mode": .integer])
 }
+
+/// How a pull or import is going.
+public struct ImageProgressDTO: Codable, Sendable, Equatable {
+    public var layersDone: Int
+    /// 0 while unknown.
+    public var layersTotal: Int
+    public var bytesDone: Int
+    public var message: String
+
+    public init(layersDone: Int, layersTotal: Int, bytesDone: Int, message: String) {
+        self.layersDone = layersDone
+        self.layersTotal = layersTotal
+        self.bytesDone = bytesDone
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case message
+        case layersDone = "layers_done"
+        case layersTotal = "layers_total"
+        case bytesDone = "bytes_done"
+    }
+}
+
+/// One line of a streamed pull or import (`?progress=true`, `application/x-ndjson`):
+/// progress lines, then exactly one `result` line carrying the usual envelope.
+public struct ImageStreamLine: Codable, Sendable, Equatable {
+    public var progress: ImageProgressDTO?
+    public var result: Envelope<ImagesData>?
+
+    public init(progress: ImageProgressDTO? = nil, result: Envelope<ImagesData>? = nil) {
+        self.progress = progress
+        self.result = result
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import CorralAPI
 
 extension CorralClient {
@@ -22,8 +23,12 @@ extension CorralClient {
     ///
     /// - Returns: the stored image.
     public func pullImage(
-        _ request: ImagePullRequest, timeout: Duration = CorralClient.imageOperationTimeout
+        _ request: ImagePullRequest, timeout: Duration = CorralClient.imageOperationTimeout,
+        progress: (@Sendable (ImageProgressDTO) -> Void)? = nil
     ) async throws -> ImageDTO {
+        if let progress {
+            return try await streamImageOperation("/v1/images/pull", body: request, timeout: timeout, progress: progress)
+        }
         let envelope: Envelope<ImagesData> = try await send(.POST, "/v1/images/pull", body: request, timeout: timeout)
         return try Self.onlyImage(envelope)
     }
@@ -34,8 +39,12 @@ extension CorralClient {
     ///
     /// - Returns: the stored image.
     public func importImage(
-        _ request: ImageImportRequest, timeout: Duration = CorralClient.imageOperationTimeout
+        _ request: ImageImportRequest, timeout: Duration = CorralClient.imageOperationTimeout,
+        progress: (@Sendable (ImageProgressDTO) -> Void)? = nil
     ) async throws -> ImageDTO {
+        if let progress {
+            return try await streamImageOperation("/v1/images/import", body: request, timeout: timeout, progress: progress)
+        }
         let envelope: Envelope<ImagesData> = try await send(.POST, "/v1/images/import", body: request, timeout: timeout)
         return try Self.onlyImage(envelope)
     }
@@ -62,6 +71,45 @@ extension CorralClient {
         let envelope: Envelope<ImagesData> = try await send(.POST, "/v1/images/prune", timeout: timeout)
         try Self.throwIfFailed(envelope, failedItems: [])
         return envelope.data?.images ?? []
+    }
+
+    /// A pull or import with `?progress=true`: reads the NDJSON stream, reporting
+    /// each progress line, and answers from its final `result` line.
+    func streamImageOperation(
+        _ path: String, body: some Encodable, timeout: Duration, progress: @Sendable (ImageProgressDTO) -> Void
+    ) async throws -> ImageDTO {
+        let request = try makeRequest(.POST, path, query: [("progress", "true")], body: body)
+        var result: Envelope<ImagesData>?
+        do {
+            let response = try await httpClient.execute(request, timeout: .nanoseconds(Self.nanoseconds(timeout)))
+            let status = Int(response.status.code)
+            guard status == 200 else {
+                let bytes = Data(try await response.body.collect(upTo: maxResponseBytes).readableBytesView)
+                let answer: Answer<ImagesData> = try Self.decodeAnswer(status: status, bytes: bytes)
+                return try Self.onlyImage(try Self.adoptStatus(answer))
+            }
+            var pending = Data()
+            let decoder = JSONDecoder()
+            for try await buffer in response.body {
+                pending.append(contentsOf: buffer.readableBytesView)
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending.removeSubrange(pending.startIndex...newline)
+                    guard !line.isEmpty else { continue }
+                    let decoded = try decoder.decode(ImageStreamLine.self, from: line)
+                    if let step = decoded.progress { progress(step) }
+                    if let envelope = decoded.result { result = envelope }
+                }
+            }
+        } catch let error as DecodingError {
+            throw CorralClientError(kind: .invalidResponse, message: "cannot decode corrald's progress stream: \(error)")
+        } catch {
+            throw transportError(error, deadline: timeout)
+        }
+        guard let result else {
+            throw CorralClientError(kind: .invalidResponse, message: "corrald's progress stream ended without a result")
+        }
+        return try Self.onlyImage(result)
     }
 
     static func onlyImage(_ envelope: Envelope<ImagesData>) throws(CorralClientError) -> ImageDTO {

@@ -127,17 +127,27 @@ extension CorralClient {
             status = Int(response.status.code)
             let buffer = try await response.body.collect(upTo: maxResponseBytes)
             bytes.append(contentsOf: buffer.readableBytesView)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw CorralClientError(kind: .timeout, message: "request to corrald timed out after \(deadline)")
-        } catch let error as HTTPClientError where error == .connectTimeout {
-            throw CorralClientError(kind: .unreachable, message: "cannot reach corrald at \(endpoint): connect timed out")
-        } catch is CancellationError {
-            throw CorralClientError(kind: .cancelled, message: "request to corrald cancelled")
         } catch {
-            throw CorralClientError(
-                kind: .unreachable, message: "cannot reach corrald at \(endpoint): \(Self.describeConnectionFailure(error))")
+            throw transportError(error, deadline: deadline)
         }
         return try Self.decodeAnswer(status: status, bytes: bytes)
+    }
+
+    /// What a failed exchange with the daemon means for the caller.
+    func transportError(_ error: any Error, deadline: Duration) -> CorralClientError {
+        switch error {
+        case let error as CorralClientError:
+            return error
+        case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout:
+            return CorralClientError(kind: .timeout, message: "request to corrald timed out after \(deadline)")
+        case let error as HTTPClientError where error == .connectTimeout:
+            return CorralClientError(kind: .unreachable, message: "cannot reach corrald at \(endpoint): connect timed out")
+        case is CancellationError:
+            return CorralClientError(kind: .cancelled, message: "request to corrald cancelled")
+        default:
+            return CorralClientError(
+                kind: .unreachable, message: "cannot reach corrald at \(endpoint): \(Self.describeConnectionFailure(error))")
+        }
     }
 
     /// Decodes a response body of any status as an envelope.

@@ -39,7 +39,9 @@ struct PullCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try global.makeClient()
         let request = ImagePullRequest(reference: reference, credentials: creds, insecure: insecure ? true : nil)
-        let image = try await ActivityLine.showing("pulling \(reference)") { try await client.pullImage(request) }
+        let image = try await ActivityLine.showing("pulling \(reference)") { update in
+            try await client.pullImage(request, progress: { update(Output.progress($0)) })
+        }
         try printStored(image, json: global.json)
     }
 }
@@ -81,7 +83,9 @@ struct ImportCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try global.makeClient()
         let request = ImageImportRequest(path: absolutePath, format: format.rawValue, name: name)
-        let image = try await ActivityLine.showing("importing \(path)") { try await client.importImage(request) }
+        let image = try await ActivityLine.showing("importing \(path)") { update in
+            try await client.importImage(request, progress: { update(Output.progress($0)) })
+        }
         try printStored(image, json: global.json)
     }
 }

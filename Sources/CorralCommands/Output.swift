@@ -53,6 +53,12 @@ enum Output {
     }
 
     /// `512 B`, `4.3 MB`, `120 MB`, `1.2 GB`: a size in decimal units.
+    /// A pull or import step as `2/3 layers, 1.2 MB` (`2 layers` while the total is unknown).
+    static func progress(_ step: ImageProgressDTO) -> String {
+        let layers = step.layersTotal > 0 ? "\(step.layersDone)/\(step.layersTotal) layers" : "\(step.layersDone) layers"
+        return "\(layers), \(size(bytes: step.bytesDone))"
+    }
+
     static func size(bytes: Int) -> String {
         guard bytes >= 1000 else { return "\(max(0, bytes)) B" }
         var value = Double(bytes)

@@ -36,16 +36,64 @@ struct ImageRoutes: Sendable {
     }
 
     private func pull(_ request: Request) async throws -> Response {
-        let started = ContinuousClock.now
         let body = try StrictJSON.decode(ImagePullRequest.self, from: try await InstanceRoutes.body(request))
-        let image = try await store().pull(
-            body.reference, options: PullOptions(credentials: body.credentials, insecure: body.insecure ?? false), progress: { _ in }
-        )
-        return APIResponse.success(ImagesData(images: [image.wire(users: usersByDigest()[image.digest] ?? [])]), started: started)
+        let store = try store()
+        let options = PullOptions(credentials: body.credentials, insecure: body.insecure ?? false)
+        return try await respond(request) { progress in
+            try await store.pull(body.reference, options: options, progress: progress)
+        }
+    }
+
+    /// Runs a pull or import: answers the envelope when it is done, or, with
+    /// `?progress=true`, streams progress lines and then the envelope as NDJSON.
+    private func respond(
+        _ request: Request,
+        _ operation: @escaping @Sendable (@escaping @Sendable (ImageProgress) -> Void) async throws -> StoredImage
+    ) async throws -> Response {
+        let started = ContinuousClock.now
+        guard request.uri.queryParameters.get("progress") == "true" else {
+            let image = try await operation { _ in }
+            return APIResponse.success(ImagesData(images: [image.wire(users: usersByDigest()[image.digest] ?? [])]), started: started)
+        }
+        let engine = self.engine
+        let body = ResponseBody { writer in
+            let (lines, continuation) = AsyncStream<ImageStreamLine>.makeStream(bufferingPolicy: .bufferingNewest(64))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let result: Envelope<ImagesData>
+                    do {
+                        let image = try await operation { progress in
+                            continuation.yield(ImageStreamLine(progress: ImageProgressDTO(
+                                layersDone: progress.layersDone, layersTotal: progress.layersTotal,
+                                bytesDone: Int(progress.bytesDone), message: progress.message
+                            )))
+                        }
+                        let users = engine.list().filter { $0.spec.image?.hasSuffix("@\(image.digest)") == true }.map(\.name)
+                        result = Envelope(status: .success, data: ImagesData(images: [image.wire(users: users)]),
+                                          opTimeUs: APIResponse.elapsedMicroseconds(since: started))
+                    } catch {
+                        let failure = ErrorMapping.corralError(error)
+                        let status = ErrorMapping.status(for: failure.code)
+                        result = Envelope(status: .error, message: failure.description, errors: [
+                            ResponseError(status: Int(status.code), message: failure.description, error: ErrorMapping.itemCode(for: failure.code)),
+                        ], opTimeUs: APIResponse.elapsedMicroseconds(since: started))
+                    }
+                    continuation.yield(ImageStreamLine(result: result))
+                    continuation.finish()
+                }
+                for await line in lines {
+                    var data = try APIResponse.encoder.encode(line)
+                    data.append(0x0A)
+                    try await writer.write(ByteBuffer(bytes: data))
+                }
+                try await group.waitForAll()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
     }
 
     private func importArchive(_ request: Request) async throws -> Response {
-        let started = ContinuousClock.now
         let body = try StrictJSON.decode(ImageImportRequest.self, from: try await InstanceRoutes.body(request))
         guard let format = ImageArchiveFormat(rawValue: body.format) else {
             throw CorralError.invalidArgument("invalid field 'format' '\(body.format)': expected oci-archive, docker-archive or rootfs")
@@ -53,8 +101,10 @@ struct ImageRoutes: Sendable {
         guard body.path.hasPrefix("/") else {
             throw CorralError.invalidArgument("invalid field 'path' '\(body.path)': must be an absolute path on the daemon's host")
         }
-        let image = try await store().importArchive(path: body.path, format: format, reference: body.name, progress: { _ in })
-        return APIResponse.success(ImagesData(images: [image.wire(users: [])]), started: started)
+        let store = try store()
+        return try await respond(request) { progress in
+            try await store.importArchive(path: body.path, format: format, reference: body.name, progress: progress)
+        }
     }
 
     private func remove(_ request: Request) async throws -> Response {
