@@ -4,10 +4,13 @@ restart policy, delete-on-stop, logs ranges, updates and batch answers."""
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 import sys
 import time
 import uuid as uuidlib
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -587,3 +590,28 @@ def test_create_with_wait_returns_running(api: Api) -> None:
     assert item["state"] == "running", item
     assert time.monotonic() - t0 < 10
     assert isinstance(item.get("pid"), int) and pid_alive(item["pid"]), item
+
+
+def _host_network() -> tuple[list[str], str, str]:
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    names = sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line)
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout if shutil.which("nft") else ""
+    forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+    return names, tables, forward
+
+
+def test_a_daemon_in_the_host_namespace_leaves_the_host_network_alone(corral_bins: dict[str, str]) -> None:
+    """The bridge, forwarding and NAT appear with the first container, never at
+    start-up or recovery, so a daemon that runs processes touches no interface,
+    nft table or sysctl of the host."""
+    before = _host_network()
+    d = Daemon.fresh(tcp=False)
+    try:
+        d.start()
+        d.api.run("netcheck", SLEEP)
+        d.restart()
+        d.api.wait_state(d.api.must_get("netcheck")["uuid"], "running", timeout=20)
+        assert _host_network() == before
+    finally:
+        d.teardown()
+    assert _host_network() == before

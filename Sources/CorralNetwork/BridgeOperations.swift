@@ -297,8 +297,9 @@ struct BridgeOperations: Sendable {
 
     // MARK: Recovery
 
+    /// Creates nothing unless a live instance needs its network back: the bridge,
+    /// forwarding and NAT appear with the first attach, never at start-up.
     func recover(liveInstances: Set<UUID>) throws(CorralError) -> NetworkRecoveryReport {
-        try ensureBridge()
         var report = NetworkRecoveryReport()
         for lease in try ipam.allocations() {
             do throws(CorralError) {
