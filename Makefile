@@ -48,7 +48,9 @@ test-system:
 	CORRAL_BIN_DIR=$(CURDIR)/.build/debug $(VENV_PY) -m pytest tests -q -ra
 
 bench: build-release venv
+	@scripts/install-deps.sh --bench
 	CORRAL_BIN_DIR=$(CURDIR)/.build/release $(VENV_PY) bench/bench.py
+	CORRAL_BIN_DIR=$(CURDIR)/.build/release $(VENV_PY) bench/bench_container.py
 
 clean:
 	rm -rf .build $(VENV)

@@ -16,6 +16,11 @@ packages=(
   docker-registry  # a local registry for the image tests
 )
 
+# `--bench` adds the peers make bench compares Corral with.
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(podman)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
