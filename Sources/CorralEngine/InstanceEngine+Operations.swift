@@ -46,6 +46,11 @@ extension InstanceEngine {
 
     nonisolated public var instanceCount: Int { table.count }
 
+    /// The current record of an instance, nil once it is deleted.
+    nonisolated public func record(_ uuid: UUID) -> InstanceRecord? {
+        table.get(uuid)
+    }
+
     public func driverInfos() -> [DriverInfo] {
         drivers.values.sorted { $0.name < $1.name }.map { driver in
             DriverInfo(

@@ -111,7 +111,7 @@ struct InstanceRoutes: Sendable {
             return try await engine.waitForStartOutcome(uuid, timeout: timeout)
         } catch {
             guard error.code == .timeout else { throw error }
-            return engine.list().first { $0.uuid == uuid }
+            return engine.record(uuid)
         }
     }
 
@@ -306,7 +306,7 @@ struct InstanceRoutes: Sendable {
             record = try await engine.wait(id, for: target, timeout: timeout)
         } catch {
             guard error.code == .timeout else { throw error }
-            let current = engine.list().first { $0.uuid == before.uuid }
+            let current = engine.record(before.uuid)
             let message = "timed out after \(timeout) waiting for instance '\(before.name)' to be \(target.rawValue)"
             throw ItemFailure(
                 item: WaitedInstanceDTO(
