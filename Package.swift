@@ -86,6 +86,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What a microVM boots from: the kernel, the initramfs carrying corral-agent,
+        // an ext4 base disk per image digest and a qcow2 overlay per instance.
+        .target(
+            name: "CorralVMAssets",
+            dependencies: ["CorralCore", "CorralHost", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // The `vm` driver: QEMU microvm under corral-shim, QMP, the host side of the agent.
+        .target(
+            name: "CorralDriverVM",
+            dependencies: [
+                "CorralCore", "CorralHost", "CorralShimFormat", "CorralVMAssets", "CorralAgentProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "CorralAPI", swiftSettings: strict),
         // The framed host <-> guest agent protocol of the vm driver; Foundation-free,
         // shared by corral-agent and the driver.
@@ -167,6 +183,11 @@ let package = Package(
         .testTarget(
             name: "CorralDriverContainerTests",
             dependencies: ["CorralDriverContainer", "CorralHost", "CorralCore"]
+        ),
+        .testTarget(name: "CorralVMAssetsTests", dependencies: ["CorralVMAssets", "CorralCore", "CorralHost"]),
+        .testTarget(
+            name: "CorralDriverVMTests",
+            dependencies: ["CorralDriverVM", "CorralVMAssets", "CorralAgentProtocol", "CorralHost", "CorralCore"]
         ),
     ]
 )

@@ -17,6 +17,8 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
     public var deleteLock: Bool
     /// Ports published on the host's loopback.
     public var ports: [PortMapping]
+    /// The kernel of a `vm` instance; nil boots the driver's default.
+    public var kernel: KernelSpec?
 
     public init(
         driver: String,
@@ -30,7 +32,8 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         tags: [String] = [],
         annotations: [String: String] = [:],
         deleteLock: Bool = false,
-        ports: [PortMapping] = []
+        ports: [PortMapping] = [],
+        kernel: KernelSpec? = nil
     ) {
         self.driver = driver
         self.image = image
@@ -44,10 +47,11 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         self.annotations = annotations
         self.deleteLock = deleteLock
         self.ports = ports
+        self.kernel = kernel
     }
 
     enum CodingKeys: String, CodingKey {
-        case driver, image, args, env, memoryMB, vcpus, restartPolicy, features, tags, annotations, deleteLock, ports
+        case driver, image, args, env, memoryMB, vcpus, restartPolicy, features, tags, annotations, deleteLock, ports, kernel
     }
 
     /// Decodes records written before a field existed with that field's default.
@@ -65,6 +69,7 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         annotations = try c.decode([String: String].self, forKey: .annotations)
         deleteLock = try c.decodeIfPresent(Bool.self, forKey: .deleteLock) ?? false
         ports = try c.decodeIfPresent([PortMapping].self, forKey: .ports) ?? []
+        kernel = try c.decodeIfPresent(KernelSpec.self, forKey: .kernel)
     }
 
     public var deleteOnStop: Bool { features.contains(.deleteOnStop) }

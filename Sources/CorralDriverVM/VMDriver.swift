@@ -1,0 +1,2 @@
+/// Placeholder until the `vm` driver lands.
+enum VMDriverPlaceholder {}

@@ -1,0 +1,2 @@
+/// Namespace of the boot assets of the `vm` driver.
+public enum VMAssets {}
