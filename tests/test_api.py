@@ -124,6 +124,23 @@ def test_invalid_names_are_400_naming_the_field(api: Api, name: str) -> None:
     assert all(i.get("name") != name for i in api.list())
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"driver": "process", "kernel": {"cmdline": {"quiet": ""}}}, "kernel"),
+        ({"driver": "vm", "kernel": {"path": "vmlinuz"}}, "kernel.path"),
+        ({"driver": "vm", "kernel": {"initrd": "../initrd.img"}}, "kernel.initrd"),
+        ({"driver": "vm", "kernel": {"cmdline": {"quiet": 1}}}, "kernel.cmdline"),
+    ],
+    ids=["not-a-vm", "relative-kernel", "relative-initrd", "cmdline-not-string"],
+)
+def test_bad_kernel_field_is_400_naming_it(api: Api, body: dict[str, Any], field: str) -> None:
+    r = api.request("POST", "/v1/instances", json_body={"name": "kern", "args": SLEEP, **body})
+    assert r.status_code == 400, r.text
+    assert field in message_of(r)
+    assert api.get("kern") is None
+
+
 def test_name_of_63_chars_is_accepted(api: Api) -> None:
     name = "a" * 63
     inst = api.create(name=name, args=SLEEP)

@@ -43,6 +43,8 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
     /// Ports published on the host's loopback (Corral extension):
     /// `HOSTPORT:INSTANCEPORT`, optionally with `/tcp`.
     public var ports: [String]?
+    /// The kernel of a `vm` instance (Corral extension).
+    public var kernel: Kernel?
 
     public init(
         name: String? = nil, image: Image? = nil, args: [String]? = nil, env: [String: String]? = nil,
@@ -57,7 +59,7 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         branchFrom: NameOrUUID? = nil, checkpoint: NameOrUUID? = nil,
         gateway: String? = nil, nameserver: String? = nil,
         networkInterfaces: [NetworkInterface]? = nil, type: WireInstanceType? = nil,
-        gpus: Int? = nil, driver: String? = nil, ports: [String]? = nil
+        gpus: Int? = nil, driver: String? = nil, ports: [String]? = nil, kernel: Kernel? = nil
     ) {
         self.name = name
         self.image = image
@@ -93,6 +95,7 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         self.gpus = gpus
         self.driver = driver
         self.ports = ports
+        self.kernel = kernel
     }
 
     enum CodingKeys: String, CodingKey {
@@ -111,7 +114,7 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         case branchFrom = "branch_from"
         case checkpoint, gateway, nameserver
         case networkInterfaces = "network_interfaces"
-        case type, gpus, driver, ports
+        case type, gpus, driver, ports, kernel
     }
 
     public static let schema: WireSchema = .object([
@@ -149,5 +152,6 @@ public struct CreateInstanceRequest: Codable, Sendable, Equatable, StrictDecodab
         "gpus": .integer,
         "driver": .string,
         "ports": .array(.string),
+        "kernel": Kernel.schema,
     ])
 }

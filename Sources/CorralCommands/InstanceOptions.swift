@@ -31,6 +31,15 @@ struct InstanceOptions: ParsableArguments {
     @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish an instance port on the host's loopback. Repeatable.", valueName: "HOSTPORT:PORT"))
     var publish: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("vm driver: a kernel image on the daemon's host (default: the driver's).", valueName: "PATH"))
+    var kernel: String?
+
+    @Option(name: .long, help: ArgumentHelp("vm driver: an initrd on the daemon's host, laid under Corral's initramfs.", valueName: "PATH"))
+    var initrd: String?
+
+    @Option(name: .customLong("kernel-arg"), help: ArgumentHelp("vm driver: a kernel parameter merged over the defaults. Repeatable.", valueName: "KEY[=VALUE]"))
+    var kernelArg: [String] = []
+
     @Argument(
         parsing: .captureForPassthrough,
         help: ArgumentHelp(
@@ -91,7 +100,28 @@ struct InstanceOptions: ParsableArguments {
             features: rm ? [.deleteOnStop] : nil,
             tags: tag.isEmpty ? nil : tag,
             driver: driver,
-            ports: publish.isEmpty ? nil : publish)
+            ports: publish.isEmpty ? nil : publish,
+            kernel: kernelRequest())
+    }
+
+    /// The `kernel` field `--kernel`, `--initrd` and `--kernel-arg` describe, if any.
+    func kernelRequest() -> CreateInstanceRequest.Kernel? {
+        guard kernel != nil || initrd != nil || !kernelArg.isEmpty else { return nil }
+        var cmdline: [String: String] = [:]
+        for argument in kernelArg {
+            if let equals = argument.firstIndex(of: "=") {
+                cmdline[String(argument[..<equals])] = String(argument[argument.index(after: equals)...])
+            } else {
+                cmdline[argument] = ""
+            }
+        }
+        return CreateInstanceRequest.Kernel(
+            path: kernel.map(Self.absolute), initrd: initrd.map(Self.absolute), cmdline: cmdline.isEmpty ? nil : cmdline)
+    }
+
+    /// A path made absolute against the working directory: the daemon resolves it, not the CLI.
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     func validate() throws {
@@ -108,6 +138,9 @@ struct InstanceOptions: ParsableArguments {
         }
         if let memory, memory <= 0 { throw ValidationError("--memory must be a positive number of MiB") }
         if let vcpus, vcpus <= 0 { throw ValidationError("--vcpus must be positive") }
+        if let empty = kernelArg.first(where: { $0.isEmpty || $0.hasPrefix("=") }) {
+            throw ValidationError("invalid --kernel-arg '\(empty)': expected KEY or KEY=VALUE")
+        }
         _ = try environment()
     }
 }

@@ -38,7 +38,8 @@ struct CreatePlan {
             },
             tags: request.tags ?? [],
             annotations: request.annotations ?? [:],
-            ports: try (request.ports ?? []).map { (text) throws(CorralError) in try PortMapping(parsing: text) }
+            ports: try (request.ports ?? []).map { (text) throws(CorralError) in try PortMapping(parsing: text) },
+            kernel: try Self.kernel(request.kernel, driver: driver)
         )
         if replicas > 0 && !spec.ports.isEmpty {
             throw .invalidArgument("invalid field 'ports': replicas cannot share published host ports")
@@ -58,6 +59,20 @@ struct CreatePlan {
             let name = baseName.map { index == 0 ? $0 : "\($0)-\(index)" }
             return CreateInstance(name: name, spec: spec, autostart: autostart, pullPolicy: pullPolicy)
         }
+    }
+
+    /// The requested kernel; only drivers that boot one take it.
+    private static func kernel(_ kernel: CreateInstanceRequest.Kernel?, driver: String) throws(CorralError) -> KernelSpec? {
+        guard let kernel else { return nil }
+        guard driver == "vm" else {
+            throw .invalidArgument("invalid field 'kernel': the \(driver) driver does not boot a kernel (use driver vm)")
+        }
+        for (field, path) in [("kernel.path", kernel.path), ("kernel.initrd", kernel.initrd)] {
+            if let path, !path.hasPrefix("/") {
+                throw .invalidArgument("invalid field '\(field)' '\(path)': must be an absolute path on the daemon's host")
+            }
+        }
+        return KernelSpec(path: kernel.path, initrd: kernel.initrd, cmdline: kernel.cmdline ?? [:])
     }
 
     /// Fields of the wire that name capabilities Corral does not have yet.
