@@ -511,6 +511,8 @@ class Daemon:
     #: Run corrald inside this network namespace (made and removed by the caller),
     #: so its bridge, veths and NAT never touch the host's own network.
     netns: str | None = None
+    #: Further corrald options (driver settings).
+    extra_args: list[str] = field(default_factory=list)
     starts: int = 0
     _api: Api | None = None
 
@@ -560,7 +562,7 @@ class Daemon:
         ]
         if self.tcp:
             argv += ["--listen", f"127.0.0.1:{self.port}", "--token-file", str(self.token_file)]
-        return argv
+        return argv + self.extra_args
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -174,7 +174,7 @@ def cdaemon_tcp(netns: str, corral_bins: dict[str, str]) -> Iterator[Daemon]:
 
 def test_container_lifecycle_through_the_sdk(cdaemon_tcp: Daemon, netns: str) -> None:
     env = {**os.environ, "UKC_METRO": cdaemon_tcp.tcp_url, "UKC_TOKEN": cdaemon_tcp.token}
-    script = Path(__file__).with_name("sdk_container_lifecycle.py")
+    script = Path(__file__).with_name("sdk_image_lifecycle.py")
     res = subprocess.run(
         ["nsenter", f"--net=/run/netns/{netns}", "--", sys.executable, str(script)],
         capture_output=True, text=True, env=env, timeout=180,
