@@ -51,6 +51,7 @@ bench: build-release venv
 	@scripts/install-deps.sh --bench
 	CORRAL_BIN_DIR=$(CURDIR)/.build/release $(VENV_PY) bench/bench.py
 	CORRAL_BIN_DIR=$(CURDIR)/.build/release $(VENV_PY) bench/bench_container.py
+	CORRAL_BIN_DIR=$(CURDIR)/.build/release $(VENV_PY) bench/bench_vm.py
 
 clean:
 	rm -rf .build $(VENV)

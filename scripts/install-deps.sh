@@ -14,6 +14,10 @@ packages=(
   skopeo           # pulls and imports OCI images
   busybox-static   # the built-in busybox base image
   docker-registry  # a local registry for the image tests
+  qemu-system-x86  # the vm driver's hypervisor
+  qemu-utils       # qemu-img: each VM's qcow2 overlay
+  e2fsprogs        # mkfs.ext4 -d: a VM root disk per image
+  linux-image-cloud-amd64  # the default guest kernel of the vm driver
 )
 
 # `--bench` adds the peers make bench compares Corral with.
