@@ -23,7 +23,7 @@ private func roundTrip<T: Codable & Equatable>(_ value: T) throws -> T {
             schedules: [.init(name: "s")], autokill: .init(timeMs: 1), hostname: "h",
             dependencies: [.name("d")], branchFrom: .uuid("b"), checkpoint: .name("c"), gateway: "g",
             nameserver: "n", networkInterfaces: [.init(name: "eth0")], type: .micro, gpus: 0, driver: "process",
-            ports: ["8080:80"])
+            ports: ["8080:80"], kernel: .init(path: "/k", initrd: "/i", cmdline: ["quiet": ""]))
         #expect(try keys(of: request) == CreateInstanceRequest.fields)
         #expect(try roundTrip(request) == request)
     }
