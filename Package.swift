@@ -178,8 +178,8 @@ let package = Package(
         ),
         .testTarget(name: "CorralAPITests", dependencies: ["CorralAPI"]),
         .testTarget(name: "CorralAgentProtocolTests", dependencies: ["CorralAgentProtocol"]),
-        .testTarget(name: "CorralImagesTests", dependencies: ["CorralImages", "CorralCore", "CorralHost"]),
-        .testTarget(name: "CorralNetworkTests", dependencies: ["CorralNetwork", "CorralCore", "CorralHost"]),
+        .testTarget(name: "CorralImagesTests", dependencies: ["CorralImages", "CorralCore", "CorralHost", "CorralStore"]),
+        .testTarget(name: "CorralNetworkTests", dependencies: ["CorralNetwork", "CorralCore", "CorralHost", "CorralStore"]),
         .testTarget(
             name: "CorralDriverContainerTests",
             dependencies: ["CorralDriverContainer", "CorralHost", "CorralCore"]

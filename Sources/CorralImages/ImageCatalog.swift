@@ -2,20 +2,12 @@ import CorralCore
 
 /// The store's own index: which images it holds and which names point at each.
 ///
-/// Persisted as `images.json` in the store root (written to a temporary file,
-/// fsynced, renamed). It is the source of truth: content (blobs, the layout's
-/// `index.json`, unpacked root filesystems) not reachable from it is garbage.
+/// Kept in the state store (`ImageIndexStore`); older Corrals kept it as
+/// `images.json` in the store root, which is imported once (hence `Codable`). It
+/// is the source of truth: content (blobs, the layout's `index.json`, unpacked
+/// root filesystems) not reachable from it is garbage.
 struct ImageCatalog: Codable, Sendable, Equatable {
-    struct Record: Codable, Sendable, Equatable {
-        /// `sha256:<hex>` of the manifest.
-        var digest: String
-        /// Normalised references, sorted.
-        var references: [String]
-        /// Seconds since 1970 when the image first entered the store.
-        var createdAt: Double
-        /// Manifest, config and layer blobs, in bytes.
-        var sizeBytes: Int64
-    }
+    typealias Record = ImageIndexEntry
 
     static let currentVersion = 1
 

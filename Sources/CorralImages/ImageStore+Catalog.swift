@@ -11,32 +11,13 @@ import Foundation
 extension ImageStore {
     static let catalogLimit = 64 << 20
 
-    /// The catalog as last written; empty when the store is new. Needs no lock: the
-    /// file is only ever replaced whole.
+    /// The catalog as last written; empty when the store is new.
     func readCatalog() throws(CorralError) -> ImageCatalog {
-        let bytes: [UInt8]?
-        do throws(SystemCallError) {
-            bytes = try RawFile.read(catalogPath, limit: Self.catalogLimit)
-        } catch {
-            throw .internal("failed to read image index: \(error)")
-        }
-        guard let bytes else { return ImageCatalog() }
-        let catalog = try StoreJSON.decode(ImageCatalog.self, from: bytes, action: "read image index \(catalogPath)")
-        guard catalog.version <= ImageCatalog.currentVersion else {
-            throw .unsupported(
-                "failed to read image index \(catalogPath): version \(catalog.version) is newer than this corrald (\(ImageCatalog.currentVersion))"
-            )
-        }
-        return catalog
+        ImageCatalog(images: try index.readImageIndex())
     }
 
     private func writeCatalog(_ catalog: ImageCatalog) throws(CorralError) {
-        let bytes = try StoreJSON.encode(catalog, action: "write image index")
-        do throws(SystemCallError) {
-            try RawFile.writeAtomically(catalogPath, bytes, durable: true)
-        } catch {
-            throw .internal("failed to write image index: \(error)")
-        }
+        try index.replaceImageIndex(catalog.images)
     }
 
     /// Changes the catalog under the index lock and brings the layout's `index.json`
@@ -98,37 +79,46 @@ extension ImageStore {
         return try await storedImage(record)
     }
 
-    /// Sets a catalog that cannot be decoded aside and rebuilds it, without names,
-    /// from the layout's index. A catalog that cannot be read (I/O) is an error.
-    func recoverCatalogIfCorrupt() throws(CorralError) {
-        guard !catalogDecodes() else { return }
+    /// Imports the `images.json` of an older Corral into the index, once: when the
+    /// index is empty it takes the file's images (or, if the file cannot be
+    /// decoded, every image of the layout's index, without names); then the file
+    /// is renamed `images.json.imported` (`images.json.corrupt-<time>`).
+    func importLegacyCatalog() throws(CorralError) {
         try indexLock.withLockBlocking(.exclusive) { () throws(CorralError) in
-            guard !catalogDecodes() else { return }
-            let aside = "\(catalogPath).corrupt-\(Int(Date().timeIntervalSince1970))"
-            if rename(catalogPath, aside) != 0 {
-                throw .internal("failed to set aside corrupt image index: \(String(cString: strerror(errno)))")
+            let bytes: [UInt8]?
+            do throws(SystemCallError) {
+                bytes = try RawFile.read(legacyCatalogPath, limit: Self.catalogLimit)
+            } catch {
+                throw .internal("failed to read legacy image index \(legacyCatalogPath): \(error)")
             }
-            var catalog = ImageCatalog()
-            for descriptor in try layout.readIndex().manifests {
-                guard let digest = ImageDigest(descriptor.digest),
-                    let manifest = try? layout.readManifest(digest)
-                else { continue }
-                let size = descriptor.size + manifest.config.size + manifest.layers.reduce(0) { $0 + $1.size }
-                catalog.insert(digest, sizeBytes: size, now: Date().timeIntervalSince1970)
+            guard let bytes else { return }
+            let legacy = try? StoreJSON.decode(ImageCatalog.self, from: bytes, action: "read legacy image index")
+            if try readCatalog().images.isEmpty {
+                let imported: ImageCatalog
+                if let legacy { imported = legacy } else { imported = try catalogFromLayout() }
+                try writeCatalog(imported)
             }
-            try writeCatalog(catalog)
-            logger.error(
-                "image index could not be decoded; set aside and rebuilt without names",
-                metadata: ["quarantined": "\(aside)", "images": "\(catalog.images.count)"]
-            )
+            let aside = legacy != nil ? "\(legacyCatalogPath).imported" : "\(legacyCatalogPath).corrupt-\(Int(Date().timeIntervalSince1970))"
+            if rename(legacyCatalogPath, aside) != 0 {
+                throw .internal("failed to set aside legacy image index: \(String(cString: strerror(errno)))")
+            }
+            if legacy == nil {
+                logger.error("legacy image index could not be decoded; set aside, images imported without names", metadata: ["file": "\(aside)"])
+            }
         }
     }
 
-    /// Whether the catalog decodes, is absent, or cannot be read at all (which the
-    /// next read reports).
-    private func catalogDecodes() -> Bool {
-        guard let bytes = try? RawFile.read(catalogPath, limit: Self.catalogLimit) else { return true }
-        return (try? StoreJSON.decode(ImageCatalog.self, from: bytes, action: "read image index")) != nil
+    /// Every image of the layout's index, without names.
+    private func catalogFromLayout() throws(CorralError) -> ImageCatalog {
+        var catalog = ImageCatalog()
+        for descriptor in try layout.readIndex().manifests {
+            guard let digest = ImageDigest(descriptor.digest),
+                let manifest = try? layout.readManifest(digest)
+            else { continue }
+            let size = descriptor.size + manifest.config.size + manifest.layers.reduce(0) { $0 + $1.size }
+            catalog.insert(digest, sizeBytes: size, now: Date().timeIntervalSince1970)
+        }
+        return catalog
     }
 
     /// A new, empty work directory under `tmp/`, removed by the caller (or, after a

@@ -15,8 +15,7 @@ import Synchronization
 /// Layout under `Configuration.root`:
 ///
 /// ```
-/// images.json        the catalog: digest → names, created time, size (source of truth)
-/// index.lock         flock: held exclusive while images.json / oci/index.json change
+/// index.lock         flock: held exclusive while the catalog / oci/index.json change
 /// content.lock       flock: shared while content is added, exclusive while it is deleted
 /// oci/               one OCI image layout shared by every image:
 ///   oci-layout, index.json (one entry per image, tagged sha256-<hex>), blobs/sha256/<hex>
@@ -24,11 +23,14 @@ import Synchronization
 /// tmp/               work directories of operations in progress
 /// ```
 ///
+/// The catalog (digest → names, created time, size; the source of truth) lives in
+/// the state store (`ImageIndexStore`).
+///
 /// Every operation is safe to interrupt: content is written beside its final
-/// name and renamed into place, the catalog is replaced atomically (temporary
-/// file, fsync, rename) only after the blobs it names exist, and whatever a crash
-/// leaves unreachable is collected by the next `remove` or `prune`. Several
-/// `ImageStore` objects, in one process or several, may share a root.
+/// name and renamed into place, the catalog is replaced in one transaction only
+/// after the blobs it names exist, and whatever a crash leaves unreachable is
+/// collected by the next `remove` or `prune`. Several `ImageStore` objects may
+/// share a root if they share its index store.
 ///
 /// Images are named by the digest of their OCI manifest. Images pulled from a
 /// registry in Docker's manifest format are stored converted to OCI (as skopeo
@@ -93,18 +95,21 @@ public final class ImageStore: ImageStoreService {
     let unpacks = SingleFlight<String>()
     let builds = SingleFlight<StoredImage>()
     let configCache = Mutex<[ImageDigest: ImageRuntimeConfig]>([:])
+    let index: any ImageIndexStore
 
-    var catalogPath: String { "\(root)/images.json" }
+    /// Where older Corrals kept the catalog; imported once.
+    var legacyCatalogPath: String { "\(root)/images.json" }
     var rootfsDirectory: String { "\(root)/rootfs" }
     var workDirectory: String { "\(root)/tmp" }
 
     /// Opens (creating if needed) the store at `configuration.root`.
     ///
     /// Missing tools do not fail this: operations that need them throw
-    /// `unavailable`, and `missingTools` lists them. A catalog that cannot be
-    /// decoded is set aside as `images.json.corrupt-<time>` and rebuilt, without
-    /// names, from the layout's index; the error is logged.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "corral.images")) throws(CorralError) {
+    /// `unavailable`, and `missingTools` lists them. An `images.json` left by an
+    /// older Corral is imported into `index` (see `importLegacyCatalog`).
+    public init(
+        configuration: Configuration, index: any ImageIndexStore, logger: Logger = Logger(label: "corral.images")
+    ) throws(CorralError) {
         var root = configuration.root
         while root.count > 1, root.hasSuffix("/") { root.removeLast() }
         guard root.hasPrefix("/") else {
@@ -114,6 +119,7 @@ public final class ImageStore: ImageStoreService {
             throw .invalidArgument("failed to open image store: '\(root)' contains ':', which skopeo and umoci cannot address")
         }
         self.configuration = configuration
+        self.index = index
         self.logger = logger
         self.root = root
         self.layout = OCILayout(path: "\(root)/oci")
@@ -140,12 +146,7 @@ public final class ImageStore: ImageStoreService {
             throw .internal("failed to open image store \(root): \(error)")
         }
         try layout.create()
-        try recoverCatalogIfCorrupt()
-    }
-
-    /// Opens the store at `root` with the tools found on `PATH`.
-    public convenience init(root: String) throws(CorralError) {
-        try self.init(configuration: Configuration(root: root))
+        try importLegacyCatalog()
     }
 
     /// Host tools the store would use and cannot find, for `corral doctor`.

@@ -4,8 +4,6 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var bridgeName: String
     /// The instance subnet; the bridge takes its first host address as the gateway.
     public var subnet: IPv4Subnet
-    /// The directory of the persisted address leases (`ipam.json`).
-    public var stateDirectory: String
     /// The network namespace (an nsfs file, such as `/run/netns/NAME`) in which the
     /// bridge, the host ends of the veths, IPv4 forwarding and the NAT table live;
     /// nil for the daemon's own. Instance namespaces are created under `/run/netns`
@@ -17,14 +15,12 @@ public struct BridgeConfiguration: Sendable, Equatable {
     public var commandTimeout: Duration
 
     public init(
-        stateDirectory: String,
         bridgeName: String = "corral0",
         subnet: IPv4Subnet = .defaultInstanceSubnet,
         hostNamespacePath: String? = nil,
         natTableName: String = "corral",
         commandTimeout: Duration = .seconds(10)
     ) {
-        self.stateDirectory = stateDirectory
         self.bridgeName = bridgeName
         self.subnet = subnet
         self.hostNamespacePath = hostNamespacePath
@@ -45,7 +41,6 @@ public struct BridgeConfiguration: Sendable, Equatable {
         {
             return "NAT table name \"\(natTableName)\" must be 1 to 64 of A-Z a-z 0-9 _ -"
         }
-        if stateDirectory.isEmpty { return "the state directory must be given" }
         if commandTimeout <= .zero { return "the command timeout must be positive" }
         return nil
     }

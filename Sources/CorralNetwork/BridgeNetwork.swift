@@ -22,8 +22,8 @@ import Musl
 ///   part-way, is safe.
 /// - A failed `attach` leaves nothing behind that it created (namespace, veth,
 ///   lease); what existed before the call is left as it was.
-/// - Leases live in `configuration.stateDirectory` (see `IPAM`), so an instance
-///   keeps its address, MAC and names across daemon restarts until `detach`.
+/// - Leases live in the state store (see `IPAM`), so an instance keeps its
+///   address, MAC and names across daemon restarts until `detach`.
 ///
 /// Uses `ip` (iproute2) and `nft` (nftables) as subprocesses and needs root.
 public final class BridgeNetwork: Sendable {
@@ -32,20 +32,23 @@ public final class BridgeNetwork: Sendable {
     private let operations: BridgeOperations
     private let worker: NamespaceWorker
 
-    /// Opens the leases in `configuration.stateDirectory` and starts the worker
-    /// thread; touches no interface until the first operation.
+    /// Opens the leases in `leases` and starts the worker thread; touches no
+    /// interface until the first operation. `legacyLeaseDirectory` may hold the
+    /// `ipam.json` of an older Corral, imported once.
     ///
     /// Throws `invalidArgument` for an unusable configuration, and what `IPAM.init`
     /// throws.
     public init(
         configuration: BridgeConfiguration,
+        leases: any AddressLeaseStore,
+        legacyLeaseDirectory: String? = nil,
         logger: Logger = Logger(label: "corral.network")
     ) throws(CorralError) {
         if let problem = configuration.problem() {
             throw .invalidArgument("failed to configure the instance network: \(problem)")
         }
         self.configuration = configuration
-        self.ipam = try IPAM(directory: configuration.stateDirectory, subnet: configuration.subnet)
+        self.ipam = try IPAM(store: leases, subnet: configuration.subnet, legacyDirectory: legacyLeaseDirectory)
         self.operations = BridgeOperations(
             configuration: configuration,
             ipam: ipam,

@@ -17,46 +17,39 @@ import Musl
 ///   network and the broadcast address are never leased.
 /// - Leasing is idempotent per instance: `allocate(for:)` for an instance that
 ///   holds a lease returns that lease.
-/// - A lease lasts until `release(_:)`, across restarts: every change is written to
-///   `<directory>/ipam.json` (temporary file, fsync, rename, fsync of the directory)
-///   before the call returns, under an exclusive `flock` of `<directory>/ipam.lock`,
-///   so two processes sharing the directory see one consistent set of leases.
+/// - A lease lasts until `release(_:)`, across restarts: every change is a
+///   transaction of the state store (`AddressLeaseStore`), durable before the call
+///   returns; the store refuses an address or MAC leased twice.
 /// - Each lease carries a MAC address derived from the instance's UUID
 ///   (`MACAddress.derived(from:)`), unique among the leases.
 ///
-/// Calls do blocking file I/O (including fsync) and should run off the Swift
+/// Calls do blocking I/O (the store's fsync) and should run off the Swift
 /// cooperative pool; `BridgeNetwork` calls them from its own thread.
 public final class IPAM: Sendable {
-    public static let stateFileName = "ipam.json"
-    static let lockFileName = "ipam.lock"
+    /// Where Corral kept the leases before they moved into the state store.
+    public static let legacyStateFileName = "ipam.json"
 
     public let subnet: IPv4Subnet
-    public let directory: String
-    private let lockTimeout: Duration
+    private let store: any AddressLeaseStore
     private let serial = Mutex(())
 
-    /// Opens (or starts) the leases kept in `directory`, which is created if missing.
+    /// Opens the leases kept in `store`. A `legacyDirectory` holding an `ipam.json`
+    /// of an older Corral is imported once (when the store has no leases yet) and
+    /// renamed `ipam.json.imported`.
     ///
-    /// Throws `invalidState` when the file holds leases of another subnet or is
-    /// inconsistent, and `internal` when it cannot be read or decoded; in both cases
-    /// the file is left as it is, for an operator to inspect.
+    /// Throws `invalidState` when the store (or the legacy file) holds leases of
+    /// another subnet or is inconsistent, and `internal` when the legacy file
+    /// cannot be read or decoded; the data is left as it is, for an operator.
     public init(
-        directory: String,
+        store: any AddressLeaseStore,
         subnet: IPv4Subnet = .defaultInstanceSubnet,
-        lockTimeout: Duration = .seconds(5)
+        legacyDirectory: String? = nil
     ) throws(CorralError) {
-        self.directory = directory
+        self.store = store
         self.subnet = subnet
-        self.lockTimeout = lockTimeout
-        do {
-            try FileSystem.makeDirectories(directory, mode: 0o700)
-        } catch {
-            throw .internal("failed to create IPAM directory \(directory)", cause: error)
-        }
+        if let legacyDirectory { try importLegacyFile("\(legacyDirectory)/\(Self.legacyStateFileName)") }
         _ = try transaction { _ throws(CorralError) in () }
     }
-
-    public var stateFilePath: String { "\(directory)/\(Self.stateFileName)" }
 
     /// The lease of `instance`, made now if it has none.
     ///
@@ -126,45 +119,36 @@ public final class IPAM: Sendable {
         throw .unavailable("failed to allocate an address for instance \(instance): every address of \(subnet) is leased")
     }
 
-    /// Runs `body` on the current state under the in-process and the file lock, and
-    /// persists the state if `body` changed it.
+    /// Runs `body` on the current state in one store transaction (serialised in
+    /// process too); the store writes the state back if `body` changed it.
     private func transaction<R: Sendable>(
         _ body: (inout IPAMState) throws(CorralError) -> R
     ) throws(CorralError) -> R {
-        try serial.withLock { (_: inout Void) throws(CorralError) -> R in
-            let lock = try DurableFile.lockExclusively("\(directory)/\(Self.lockFileName)", timeout: lockTimeout)
-            defer { close(lock) }
-            var state = try load()
-            let before = state
-            let result = try body(&state)
-            if state != before { try store(state) }
-            return result
+        let subnet = self.subnet
+        return try serial.withLock { (_: inout Void) throws(CorralError) -> R in
+            try store.updateAddressLeases { (book) throws(CorralError) -> R in
+                var state = try Self.state(of: book, subnet: subnet)
+                let before = state
+                let result = try body(&state)
+                if state != before { book = state.book }
+                return result
+            }
         }
     }
 
-    private func load() throws(CorralError) -> IPAMState {
-        let path = stateFilePath
-        let text: String?
-        do {
-            text = try FileSystem.readText(path)
-        } catch {
-            throw .internal("failed to read IPAM state \(path)", cause: error)
-        }
-        guard let text else { return .empty(subnet) }
-        var state: IPAMState
-        do {
-            state = try JSONDecoder().decode(IPAMState.self, from: Data(text.utf8))
-        } catch {
-            throw .internal("failed to decode IPAM state \(path) (left as it is)", cause: error)
-        }
+    /// The book as a state of `subnet`: empty when there is none, or when it is of
+    /// another subnet and holds no lease.
+    private static func state(of book: AddressLeaseBook?, subnet: IPv4Subnet) throws(CorralError) -> IPAMState {
+        guard let book else { return .empty(subnet) }
+        var state = try IPAMState(book: book)
         if let reason = state.inconsistency() {
-            throw .invalidState("failed to load IPAM state \(path) (left as it is): \(reason)")
+            throw .invalidState("failed to load the address leases (left as they are): \(reason)")
         }
         if state.subnet != subnet {
             guard state.allocations.isEmpty else {
                 throw .invalidState(
-                    "failed to load IPAM state \(path): it leases \(state.allocations.count) addresses of "
-                        + "\(state.subnet), but the configured subnet is \(subnet); release them or keep the subnet"
+                    "failed to load the address leases: \(state.allocations.count) addresses of \(state.subnet) "
+                        + "are leased, but the configured subnet is \(subnet); release them or keep the subnet"
                 )
             }
             state = .empty(subnet)
@@ -172,15 +156,38 @@ public final class IPAM: Sendable {
         return state
     }
 
-    private func store(_ state: IPAMState) throws(CorralError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
+    /// Moves the leases of an older Corral's `ipam.json` into the store, once.
+    private func importLegacyFile(_ path: String) throws(CorralError) {
+        let text: String?
         do {
-            data = try encoder.encode(state)
+            text = try FileSystem.readText(path)
         } catch {
-            throw .internal("failed to encode IPAM state", cause: error)
+            throw .internal("failed to read legacy IPAM state \(path)", cause: error)
         }
-        try DurableFile.replace(stateFilePath, with: Array(data) + [0x0A])
+        guard let text else { return }
+        let legacy: IPAMState
+        do {
+            legacy = try JSONDecoder().decode(IPAMState.self, from: Data(text.utf8))
+        } catch {
+            throw .internal("failed to decode legacy IPAM state \(path) (left as it is)", cause: error)
+        }
+        if let reason = legacy.inconsistency() {
+            throw .invalidState("failed to import legacy IPAM state \(path) (left as it is): \(reason)")
+        }
+        try serial.withLock { (_: inout Void) throws(CorralError) in
+            try store.updateAddressLeases { (book) throws(CorralError) in
+                if let book, !book.leases.isEmpty {
+                    // Imported before, and the rename did not happen.
+                    if book == legacy.book { return }
+                    throw .invalidState(
+                        "failed to import legacy IPAM state \(path): the state store holds leases already; "
+                            + "remove one of the two after checking them")
+                }
+                book = legacy.book
+            }
+        }
+        if rename(path, path + ".imported") != 0 {
+            throw .internal("failed to set aside imported IPAM state \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }

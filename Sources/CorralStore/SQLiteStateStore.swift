@@ -287,6 +287,29 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// Runs `body` in one immediate transaction on the calling thread, for callers
+    /// that are already off the cooperative pool. Not cancellable, like `transaction`.
+    func blockingTransaction<T>(_ action: String, _ body: (Database) throws -> T) throws(CorralError) -> T {
+        do {
+            return try database.writeWithoutTransaction { db in
+                guard !closed.isSet else {
+                    throw CorralError.unavailable("failed to \(action): the state store is closed")
+                }
+                var value: T?
+                try db.inTransaction(.immediate) {
+                    value = try body(db)
+                    return .commit
+                }
+                guard let value else {
+                    throw CorralError.internal("failed to \(action): the transaction returned nothing")
+                }
+                return value
+            }
+        } catch {
+            throw Self.storeError(error, action)
+        }
+    }
+
     /// Maps any error met while touching the database to a `CorralError` reading
     /// `failed to <action>: <reason>`, keeping one that already is.
     static func storeError(_ error: any Error, _ action: String) -> CorralError {

@@ -31,6 +31,38 @@ enum StateSchema {
                 ) STRICT;
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            // The instance network's leases (one book: the configured subnet), kept
+            // here so that they live and die with the records of their instances.
+            try db.execute(sql: """
+                CREATE TABLE address_pool (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    subnet TEXT NOT NULL,
+                    last_allocated TEXT
+                ) STRICT;
+
+                CREATE TABLE address_leases (
+                    instance TEXT NOT NULL PRIMARY KEY,
+                    address TEXT NOT NULL UNIQUE,
+                    mac TEXT NOT NULL UNIQUE
+                ) STRICT;
+                """)
+        }
+        migrator.registerMigration("v3") { db in
+            // The image store's index: the images it holds and the names of each.
+            try db.execute(sql: """
+                CREATE TABLE images (
+                    digest TEXT NOT NULL PRIMARY KEY,
+                    created_at REAL NOT NULL,
+                    size_bytes INTEGER NOT NULL
+                ) STRICT;
+
+                CREATE TABLE image_references (
+                    reference TEXT NOT NULL PRIMARY KEY,
+                    digest TEXT NOT NULL REFERENCES images (digest) ON DELETE CASCADE
+                ) STRICT;
+                """)
+        }
         return migrator
     }
 }

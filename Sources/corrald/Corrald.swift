@@ -108,6 +108,7 @@ struct Corrald: AsyncParsableCommand {
 
         let images = try ImageStore(
             configuration: .init(root: "\(stateDirectory)/images", insecureRegistries: Set(insecureRegistries)),
+            index: store,
             logger: Logger(label: "corral.images")
         )
         if !images.missingTools.isEmpty {
@@ -123,7 +124,7 @@ struct Corrald: AsyncParsableCommand {
             events: events,
             logger: Logger(label: "corral.driver.process")
         )
-        let networking = try makeNetworking(stateDirectory: stateDirectory, logger: logger)
+        let networking = try makeNetworking(stateDirectory: stateDirectory, leases: store, logger: logger)
         let containerDriver = ContainerDriver(
             stateDirectory: stateDirectory,
             shimPath: shimPath,
@@ -197,7 +198,9 @@ struct Corrald: AsyncParsableCommand {
 
     /// The bridge network for containers, or nil (with the reason logged) where this
     /// host cannot have one; containers then get a namespace with loopback only.
-    private func makeNetworking(stateDirectory: String, logger: Logger) throws -> BridgeContainerNetworking? {
+    private func makeNetworking(
+        stateDirectory: String, leases: any AddressLeaseStore, logger: Logger
+    ) throws -> BridgeContainerNetworking? {
         if let reason = BridgeNetwork.unavailabilityReason() {
             logger.warning("containers get no bridge network", metadata: ["reason": "\(reason)"])
             return nil
@@ -207,7 +210,9 @@ struct Corrald: AsyncParsableCommand {
         }
         let networkLogger = Logger(label: "corral.network")
         let bridge = try BridgeNetwork(
-            configuration: .init(stateDirectory: "\(stateDirectory)/network", bridgeName: bridgeName, subnet: parsedSubnet),
+            configuration: .init(bridgeName: bridgeName, subnet: parsedSubnet),
+            leases: leases,
+            legacyLeaseDirectory: "\(stateDirectory)/network",
             logger: networkLogger
         )
         return BridgeContainerNetworking(

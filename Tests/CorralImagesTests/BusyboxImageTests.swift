@@ -57,7 +57,7 @@ import Testing
 
         // `always` pulls busybox like any other name instead of building it; without
         // skopeo that fails before any network is touched.
-        let offline = try ImageStore(configuration: .init(root: "\(scratch.path)/offline", skopeoPath: nil))
+        let offline = try scratch.store(configuration: .init(root: "\(scratch.path)/offline", skopeoPath: nil))
         let error = await #expect(throws: CorralError.self) { try await offline.resolve("busybox", policy: .always) }
         #expect(error?.code == .unavailable)
         #expect(error?.message == "failed to pull image 'busybox:latest': skopeo is not installed")

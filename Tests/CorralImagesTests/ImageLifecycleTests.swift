@@ -83,4 +83,24 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: root)
         #expect(names.contains { $0.hasPrefix("images.json.corrupt-") })
     }
+
+    @Test func theCatalogOfAnOlderCorralIsImportedWithItsNames() async throws {
+        let scratch = try ScratchDirectory()
+        let root = "\(scratch.path)/legacy"
+        let layer = tarArchive([.init("a", .file([]))])
+        let digest = try writeImageLayout("\(root)/oci", layers: [layer], tag: "elsewhere")
+        let json = """
+            {"version": 1, "images": [{"digest": "\(digest)", "references": ["docker.io/library/old:1"],
+             "createdAt": 1700000000, "sizeBytes": 123}]}
+            """
+        try Data(json.utf8).write(to: URL(fileURLWithPath: "\(root)/images.json"))
+
+        let store = try scratch.store("legacy")
+        let images = try await store.list()
+        #expect(images.map(\.digest) == [digest.description])
+        #expect(images.first?.references == ["docker.io/library/old:1"])
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/images.json"))
+        #expect(FileManager.default.fileExists(atPath: "\(root)/images.json.imported"))
+        #expect(try await scratch.store("legacy").list() == images, "a reopened store reads the index, not the file")
+    }
 }

@@ -1,6 +1,7 @@
 @testable import CorralImages
 import CorralCore
 import CorralHost
+import CorralStore
 import Foundation
 import Logging
 import Synchronization
@@ -51,18 +52,42 @@ enum ImageTools {
 }
 
 /// A directory of its own for one test, removed when the test ends.
-final class ScratchDirectory {
+final class ScratchDirectory: @unchecked Sendable {
     let path: String
+    /// One state store per image store root, as corrald has: reopening an image
+    /// store reuses its index.
+    private let states = Mutex<[String: SQLiteStateStore]>([:])
 
     init() throws {
         path = "/tmp/corral-images-test-\(UUID().uuidString.lowercased())"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        states.withLock { states in
+            for store in states.values { try? store.close() }
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 
     func store(_ name: String = "store", logger: Logger = Logger(label: "test"), insecure: Set<String> = []) throws -> ImageStore {
-        try ImageStore(configuration: .init(root: "\(path)/\(name)", insecureRegistries: insecure), logger: logger)
+        try store(configuration: .init(root: "\(path)/\(name)", insecureRegistries: insecure), logger: logger)
+    }
+
+    func store(configuration: ImageStore.Configuration, logger: Logger = Logger(label: "test")) throws -> ImageStore {
+        try ImageStore(configuration: configuration, index: index(for: configuration.root), logger: logger)
+    }
+
+    /// The state store holding the index of the image store at `root`.
+    func index(for root: String) throws -> SQLiteStateStore {
+        let directory = root + "-state"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return try states.withLock { (states: inout [String: SQLiteStateStore]) throws(CorralError) -> SQLiteStateStore in
+            if let open = states[directory] { return open }
+            let opened = try SQLiteStateStore(directory: directory)
+            states[directory] = opened
+            return opened
+        }
     }
 }
 

@@ -14,7 +14,7 @@ struct BridgeNetworkTests {
     @Test func twoInstancesReachEachOtherAndAPublishedPortAnswers() async throws {
         let hostForwardingBefore = try String(contentsOfFile: Self.hostForwarding, encoding: .utf8)
         try await NetworkTestBed.run { bed in
-            let network = try BridgeNetwork(configuration: bed.configuration())
+            let network = try bed.network()
             defer { network.shutdown() }
             let a = UUID()
             let b = UUID()
@@ -100,7 +100,7 @@ struct BridgeNetworkTests {
 
     @Test func natTableIsCreatedIdempotentlyAndMasqueradesEgress() async throws {
         try await NetworkTestBed.run { bed in
-            let network = try BridgeNetwork(configuration: bed.configuration())
+            let network = try bed.network()
             defer { network.shutdown() }
             try await network.ensureBridge()
             try await network.ensureBridge()
@@ -143,7 +143,7 @@ struct BridgeNetworkTests {
 
     @Test func aFailedAttachLeavesNothingBehind() async throws {
         try await NetworkTestBed.run { bed in
-            let network = try BridgeNetwork(configuration: bed.configuration())
+            let network = try bed.network()
             defer { network.shutdown() }
             let instance = UUID()
             bed.track(instance)
@@ -172,7 +172,7 @@ struct BridgeNetworkTests {
     @Test func aBridgeNameTakenByAnotherKindOfInterfaceIsAConflict() async throws {
         try await NetworkTestBed.run { bed in
             try await bed.shell("ip", "-n", bed.name, "link", "add", "corral0", "type", "veth", "peer", "name", "stranger0")
-            let network = try BridgeNetwork(configuration: bed.configuration())
+            let network = try bed.network()
             defer { network.shutdown() }
             await #expect {
                 try await network.ensureBridge()
@@ -192,7 +192,7 @@ struct BridgeNetworkTests {
             for id in [live, gone, alsoGone, orphan] { bed.track(id) }
             let before: NetworkAttachment
             do {
-                let network = try BridgeNetwork(configuration: bed.configuration())
+                let network = try bed.network()
                 before = try await network.attach(live)
                 _ = try await network.attach(gone)
                 _ = try await network.attach(alsoGone)
@@ -209,7 +209,7 @@ struct BridgeNetworkTests {
             // A live instance whose veth went missing is repaired.
             try await bed.shell("ip", "-n", bed.name, "link", "delete", before.hostInterface)
 
-            let restarted = try BridgeNetwork(configuration: bed.configuration())
+            let restarted = try bed.network()
             defer { restarted.shutdown() }
             let report = try await restarted.recover(liveInstances: [live])
             #expect(report.failures.isEmpty)
@@ -234,7 +234,7 @@ struct BridgeNetworkTests {
 
     @Test func repeatedAttachAndDetachLeaveNoVeth() async throws {
         try await NetworkTestBed.run { bed in
-            let network = try BridgeNetwork(configuration: bed.configuration())
+            let network = try bed.network()
             defer { network.shutdown() }
             try await network.ensureBridge()
             let clock = ContinuousClock()

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralHost
+import CorralStore
 import Foundation
 import Synchronization
 import Testing
@@ -34,6 +35,8 @@ enum NetworkTestEnvironment {
 final class NetworkTestBed: Sendable {
     let name: String
     let stateDirectory: String
+    /// The leases of every network the test builds: one state store, as in corrald.
+    private let store = Mutex<SQLiteStateStore?>(nil)
     private let shellWorker = NamespaceWorker(name: "corral-test-shell", namespacePath: nil)
     private let tracked = Mutex(Tracked())
 
@@ -66,7 +69,23 @@ final class NetworkTestBed: Sendable {
 
     /// A bridge configuration living in this test's namespace.
     func configuration(bridge: String = "corral0", subnet: IPv4Subnet = .defaultInstanceSubnet) -> BridgeConfiguration {
-        BridgeConfiguration(stateDirectory: stateDirectory, bridgeName: bridge, subnet: subnet, hostNamespacePath: path)
+        BridgeConfiguration(bridgeName: bridge, subnet: subnet, hostNamespacePath: path)
+    }
+
+    /// A network on `configuration()` whose leases live in this test's state store;
+    /// a second call is what a restarted daemon opens.
+    func network(bridge: String = "corral0", subnet: IPv4Subnet = .defaultInstanceSubnet) throws -> BridgeNetwork {
+        try BridgeNetwork(configuration: configuration(bridge: bridge, subnet: subnet), leases: leases())
+    }
+
+    func leases() throws -> SQLiteStateStore {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        return try store.withLock { (store: inout SQLiteStateStore?) throws(CorralError) -> SQLiteStateStore in
+            if let store { return store }
+            let opened = try SQLiteStateStore(directory: stateDirectory)
+            store = opened
+            return opened
+        }
     }
 
     /// Deletes instance `id`'s namespace at the end, in case the test does not get to detach it.
@@ -175,6 +194,7 @@ final class NetworkTestBed: Sendable {
             _ = try? await run("ip", ["netns", "delete", namespace])
         }
         shellWorker.shutdown()
+        try? store.withLock { try $0?.close() }
         let parent = (stateDirectory as NSString).deletingLastPathComponent
         let prefix = (stateDirectory as NSString).lastPathComponent
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where entry.hasPrefix(prefix) {

@@ -9,7 +9,7 @@ import Testing
 struct PortPublisherTests {
     @Test func bulkTransferWithHalfCloseArrivesIntact() async throws {
         try await NetworkTestBed.run { bed in
-            let network = try BridgeNetwork(configuration: bed.configuration())
+            let network = try bed.network()
             defer { network.shutdown() }
             let instance = UUID()
             bed.track(instance)
