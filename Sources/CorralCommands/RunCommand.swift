@@ -11,13 +11,16 @@ struct RunCommand: AsyncParsableCommand {
             Prints the instance's name and UUID. Examples:
               corral run --name hello -- /bin/sh -c 'echo hi; sleep 30'
               corral run --driver container busybox -- sleep 60
+              corral run --driver vm busybox -- sh -c 'echo hi'
             """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var instance: InstanceOptions
 
+    // A microVM's first boot may include building its root disk and, where KVM
+    // cannot run the guest, seconds of software emulation.
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the instance to run.", valueName: "seconds"))
-    var timeout: Int = 30
+    var timeout: Int = 120
 
     func validate() throws {
         if timeout < 0 { throw ValidationError("--timeout must not be negative") }
