@@ -12,9 +12,9 @@
 ///     14    n payload (`AgentPayload` fields)
 /// ```
 ///
-/// A reply carries the request id of the request it answers; messages the agent
-/// sends on its own (`ready`, `workloadExited`) and errors about frames that had no
-/// readable id use id 0.
+/// A reply carries the request id of the request it answers; `ready` and errors
+/// about frames that had no readable id use id 0; `workloadExited`, which the host
+/// acknowledges, carries a non-zero id of the agent's choosing.
 public struct AgentFrame: Equatable, Sendable {
     public static let magic: [UInt8] = [0x43, 0x52, 0x41, 0x4C]
     public static let version: UInt8 = 1

@@ -1,9 +1,10 @@
 /// Everything host and agent say to each other.
 ///
-/// Requests (host → agent) and their replies: `exec` → `execResult`, `readFile` →
-/// `fileData`, `writeFile` → `ok`, `metricsRequest` → `metrics`, `shutdown` → `ok`;
-/// any request may instead be answered by `error`. The agent sends `ready` and
-/// `workloadExited` on its own.
+/// Requests (host → agent) and their replies: `configure` → `ok`, `exec` →
+/// `execResult`, `readFile` → `fileData`, `writeFile` → `ok`, `metricsRequest` →
+/// `metrics`, `shutdown` → `ok`; any request may instead be answered by `error`. The agent sends `ready` (request
+/// id 0) and `workloadExited` (a non-zero request id the host acknowledges with `ok`)
+/// on its own.
 public enum AgentMessage: Equatable, Sendable {
     case ready(AgentReady)
     case exec(ExecRequest)
@@ -18,6 +19,8 @@ public enum AgentMessage: Equatable, Sendable {
     case shutdown(graceMilliseconds: UInt32)
     case workloadExited(ProcessTermination)
     case error(String)
+    /// Mount the root disk, configure the guest and start the workload (`init` mode).
+    case configure(GuestConfig)
 
     public var type: AgentMessageType {
         switch self {
@@ -33,6 +36,7 @@ public enum AgentMessage: Equatable, Sendable {
         case .shutdown: .shutdown
         case .workloadExited: .workloadExited
         case .error: .error
+        case .configure: .configure
         }
     }
 
@@ -99,6 +103,8 @@ public enum AgentMessage: Equatable, Sendable {
             self = .workloadExited(try Self.termination(fields))
         case .error:
             self = .error(try fields.string(Tag.message, "message"))
+        case .configure:
+            self = .configure(try GuestConfig(fields: fields))
         }
     }
 
@@ -144,6 +150,8 @@ public enum AgentMessage: Equatable, Sendable {
             Self.write(termination, to: &writer)
         case .error(let message):
             writer.string(Tag.message, message)
+        case .configure(let config):
+            config.write(to: &writer)
         }
         return writer.bytes
     }
@@ -187,5 +195,22 @@ public enum AgentMessage: Equatable, Sendable {
         static let ticks: UInt8 = 22
         static let grace: UInt8 = 23
         static let message: UInt8 = 24
+        static let workload: UInt8 = 25
+        static let uid: UInt8 = 26
+        static let gid: UInt8 = 27
+        static let group: UInt8 = 28
+        static let hostname: UInt8 = 29
+        static let rootDevice: UInt8 = 30
+        static let fileSystem: UInt8 = 31
+        static let network: UInt8 = 32
+        static let volume: UInt8 = 33
+        static let mac: UInt8 = 34
+        static let address: UInt8 = 35
+        static let prefixLength: UInt8 = 36
+        static let gateway: UInt8 = 37
+        static let nameserver: UInt8 = 38
+        static let device: UInt8 = 39
+        static let mountPoint: UInt8 = 40
+        static let readOnly: UInt8 = 41
     }
 }

@@ -12,4 +12,5 @@ public enum AgentMessageType: UInt8, Sendable, CaseIterable {
     case shutdown = 10
     case workloadExited = 11
     case error = 12
+    case configure = 13
 }

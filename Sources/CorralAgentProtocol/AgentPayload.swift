@@ -73,6 +73,27 @@ public struct AgentPayloadReader: Sendable {
         fields.first { $0.tag == tag }.map { Array($0.value) }
     }
 
+    /// Every value of a repeated field, in order.
+    public func all(_ tag: UInt8) -> [[UInt8]] {
+        fields.filter { $0.tag == tag }.map { Array($0.value) }
+    }
+
+    /// Every value of a repeated integer field, each of which must fit `T`.
+    public func integers<T: FixedWidthInteger>(_: T.Type, _ tag: UInt8, _ name: String) throws(AgentProtocolError) -> [T] {
+        var result: [T] = []
+        for value in all(tag) {
+            guard value.count == 8 else {
+                throw .malformedPayload("\(context): field \(name) is \(value.count) bytes, expected an 8-byte integer")
+            }
+            let raw = Int64(bitPattern: value.readBigEndian(UInt64.self, at: 0))
+            guard let fitting = T(exactly: raw) else {
+                throw .malformedPayload("\(context): field \(name) value \(raw) is out of range")
+            }
+            result.append(fitting)
+        }
+        return result
+    }
+
     public func bytes(_ tag: UInt8, _ name: String) throws(AgentProtocolError) -> [UInt8] {
         guard let value = optionalBytes(tag) else { throw missing(name) }
         return value

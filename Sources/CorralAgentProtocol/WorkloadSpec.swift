@@ -1,8 +1,9 @@
 /// What `corral-agent init` starts as the guest's workload, written by the host.
 ///
-/// It reaches the guest either inline on the kernel command line as
-/// `corral.spec=<hex of encoded()>` (small specs) or as a file named by
-/// `corral.config=<path>` (default `WorkloadSpec.defaultPath`) holding `encoded()`.
+/// It reaches the agent inside `GuestConfig` (the `configure` message). The
+/// kernel command line forms, inline as `corral.spec=<hex of encoded()>` or as a
+/// file named by `corral.config=<path>` (default `WorkloadSpec.defaultPath`), are
+/// parsed here but not read by the agent.
 public struct WorkloadSpec: Equatable, Sendable {
     public static let defaultPath = "/etc/corral/workload.spec"
 

@@ -34,6 +34,8 @@ struct AgentServer {
                 return (.metrics(try GuestMetricsReader.read()), .proceed)
             case .shutdown(let grace):
                 return (.ok, .shutdown(graceMilliseconds: grace))
+            case .configure:
+                return (.error("failed to configure the guest: the agent is not PID 1 of a VM"), .proceed)
             case .ready, .execResult, .fileData, .ok, .metrics, .workloadExited, .error:
                 return (.error("failed to handle \(message.type): not a request"), .proceed)
             }

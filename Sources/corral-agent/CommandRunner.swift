@@ -15,9 +15,11 @@ struct CommandRunner {
     ]
 
     var outputLimit = 7 << 20
+    /// What each command's environment starts from, before the request's entries.
+    var baseEnvironment = defaultEnvironment
 
     func run(_ request: ExecRequest) throws(AgentSystemError) -> ExecResult {
-        let environment = Self.merge(Self.defaultEnvironment, request.environment)
+        let environment = Self.merge(baseEnvironment, request.environment)
         guard let name = request.argv.first else { throw AgentSystemError("exec", call: "execve", errno: EINVAL) }
         let action = "exec \(name)"
         guard let path = Self.resolve(name, environment: environment) else {

@@ -4,221 +4,299 @@ import Glibc
 
 /// `corral-agent init`: PID 1 of a microVM.
 ///
-/// Mounts the pseudo file systems, starts the workload from its `WorkloadSpec`,
-/// serves the host channel, reaps every orphan, forwards SIGTERM/SIGINT to the
-/// workload and, once the workload has exited, reports `workloadExited` and powers
-/// the machine off. Refuses to do anything unless it is PID 1: mounting and
-/// powering off are only ever done to the machine the agent is init of.
+/// Boot: mounts /proc, /sys and /dev, loads the modules listed in the initramfs,
+/// answers a probe boot (`corral.probe=1`) by printing `corral-agent: probe ok` and
+/// powering off, finds the virtio-serial port named `corral.agent` and waits for
+/// the host's `configure`. Configured: the root disk is mounted and made the root,
+/// the network set up, the workload started, `ready` sent. Then it serves host
+/// requests, reaps every orphan, forwards SIGTERM to the workload and turns
+/// SIGINT/SIGPWR (ctrl-alt-del, power failure) and the ACPI power button into a
+/// 10 s graceful stop. When the
+/// workload exits it reports `workloadExited`, waits at most 10 s for the host's
+/// acknowledgement, stops everything that is left and powers off. Refuses to run
+/// unless it is PID 1: it only ever mounts in and powers off its own machine.
 struct InitSupervisor {
     /// The virtio-serial port name the host gives the agent channel.
     static let portName = "corral.agent"
+    /// The kernel parameter that asks for a probe boot.
+    static let probeParameter = "corral.probe=1"
+    static let probeMarker = "corral-agent: probe ok"
+    /// Request ids the agent picks for what it sends on its own and wants
+    /// acknowledged have the high bit set, apart from the host's.
+    static let exitRequestID: UInt32 = 0x8000_0001
+    static let exitAcknowledgementMilliseconds: Int64 = 10_000
+    static let signalStopMilliseconds: UInt32 = 10_000
 
-    private var channel: AgentChannel?
-    private let server = AgentServer()
-    private var workload: pid_t = -1
-    private var killDeadline: UInt64?
+    /// Where the machine is in its life; each case carries what is valid in it.
+    enum Phase {
+        case awaitingConfiguration
+        case running(Workload)
+        case exiting(termination: ProcessTermination, config: GuestConfig, deadline: Int64)
+    }
+
+    struct Workload {
+        var pid: pid_t
+        var config: GuestConfig
+        /// When a stop was asked for: the time of the SIGKILL.
+        var killDeadline: Int64?
+    }
+
+    private var port: HostPort
+    private let signalFD: Int32
+    private let powerButton = PowerButton.open()
+    private var server = AgentServer()
+    private var phase = Phase.awaitingConfiguration
 
     static func main() -> Int32 {
         guard getpid() == 1 else {
-            printError("corral-agent init: refusing to run: not PID 1 (pid \(getpid()))")
+            Console.print("corral-agent init: refusing to run: not PID 1 (pid \(getpid()))")
             return 2
         }
-        var supervisor = InitSupervisor()
-        supervisor.run()
-    }
-
-    private mutating func run() -> Never {
-        Self.mountPseudoFileSystems()
-        _ = setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1)
-        if let path = Self.channelPath() {
-            let fd = open(path, O_RDWR | O_CLOEXEC)
-            if fd >= 0 { channel = AgentChannel(fd: fd) } else { Self.printError("corral-agent: cannot open \(path)") }
-        } else {
-            Self.printError("corral-agent: no virtio-serial port named \(Self.portName); serving no host")
+        EarlyBoot.mountPseudoFileSystems()
+        _ = corral_agent_disable_ctrl_alt_del()
+        EarlyBoot.loadModules()
+        if EarlyBoot.commandLine(EarlyBoot.kernelCommandLine(), has: probeParameter) {
+            Console.print(probeMarker)
+            powerOff(volumes: [])
         }
         let signals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGPWR]
         let signalFD = signals.withUnsafeBufferPointer { corral_agent_signalfd($0.baseAddress, Int32($0.count)) }
-        if signalFD < 0 { Self.printError(AgentSystemError("watch signals", call: "signalfd").description) }
-        do throws(AgentSystemError) {
-            let spec = try Self.loadSpec()
-            workload = try Self.start(spec)
-        } catch {
-            Self.printError("corral-agent: \(error)")
-            finish(.exited(127))
+        if signalFD < 0 { fail(AgentSystemError("watch signals", call: "signalfd").description) }
+        guard let path = EarlyBoot.findPort(named: portName, milliseconds: 10_000) else {
+            fail("corral-agent: failed to find the host channel: no virtio-serial port named \(portName) in 10 s")
         }
-        send(.ready(AgentReady(agentVersion: AgentServer.version, bootClockNanoseconds: corral_agent_boottime_ns())))
-        while true {
-            var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
-            if let channel { fds.append(pollfd(fd: channel.fd, events: Int16(POLLIN), revents: 0)) }
-            var wait: Int32 = -1
-            if let killDeadline {
-                let now = corral_monotonic_ns()
-                wait = killDeadline > now ? Int32((killDeadline - now) / 1_000_000) + 1 : 0
-            }
-            _ = poll(&fds, nfds_t(fds.count), wait)
-            if let killDeadline, corral_monotonic_ns() >= killDeadline {
-                kill(workload, SIGKILL)
-                self.killDeadline = nil
-            }
-            handleSignals(signalFD)
-            if fds.count > 1, fds[1].revents != 0 { serveChannel() }
+        do throws(AgentSystemError) {
+            var supervisor = InitSupervisor(port: try HostPort(path: path), signalFD: signalFD)
+            supervisor.run()
+        } catch {
+            fail("corral-agent: \(error)")
         }
     }
 
-    private mutating func handleSignals(_ fd: Int32) {
+    private init(port: HostPort, signalFD: Int32) {
+        self.port = port
+        self.signalFD = signalFD
+    }
+
+    private mutating func run() -> Never {
         while true {
-            let signal = corral_agent_read_signal(fd)
+            if port.connection == .disconnected, port.checkConnection() { hostConnected() }
+            var fds = [
+                pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: powerButton?.fd ?? -1, events: Int16(POLLIN), revents: 0),
+            ]
+            if port.connection == .connected {
+                let events = POLLIN | (port.hasPendingOutput ? POLLOUT : 0)
+                fds.append(pollfd(fd: port.fd, events: Int16(events), revents: 0))
+            }
+            _ = poll(&fds, nfds_t(fds.count), pollTimeout())
+            handleDeadlines()
+            handleSignals()
+            if fds[1].revents != 0, powerButton?.pressed() == true { stop(graceMilliseconds: Self.signalStopMilliseconds) }
+            if fds.count > 2, fds[2].revents != 0 {
+                // Data the host sent just before it left still arrives: read and serve
+                // it first, then notice the hang-up.
+                let open = port.receive()
+                serveFrames()
+                port.flush()
+                if !open || fds[2].revents & Int16(POLLHUP) != 0 { port.hostLeft() }
+            }
+        }
+    }
+
+    /// Milliseconds until the next thing to do without an event: the nearest
+    /// deadline, or the next look at a disconnected port (often while the host is
+    /// expected to connect, rarely afterwards).
+    private func pollTimeout() -> Int32 {
+        var wait: Int64 = -1
+        if port.connection == .disconnected {
+            if case .awaitingConfiguration = phase { wait = 10 } else { wait = 200 }
+        }
+        let deadline: Int64?
+        switch phase {
+        case .awaitingConfiguration: deadline = nil
+        case .running(let workload): deadline = workload.killDeadline
+        case .exiting(_, _, let exitDeadline): deadline = exitDeadline
+        }
+        if let deadline {
+            let remaining = max(deadline - monotonicMilliseconds(), 0) + 1
+            wait = wait < 0 ? remaining : min(wait, remaining)
+        }
+        return Int32(clamping: wait)
+    }
+
+    private mutating func hostConnected() {
+        // A host that reconnects while the exit waits for its acknowledgement hears it again.
+        if case .exiting(let termination, _, _) = phase {
+            port.send(.workloadExited(termination), requestID: Self.exitRequestID)
+        }
+    }
+
+    private mutating func handleDeadlines() {
+        let now = monotonicMilliseconds()
+        switch phase {
+        case .running(var workload):
+            if let deadline = workload.killDeadline, now >= deadline {
+                kill(-workload.pid, SIGKILL)
+                kill(workload.pid, SIGKILL)
+                workload.killDeadline = nil
+                phase = .running(workload)
+            }
+        case .exiting(_, let config, let deadline):
+            if now >= deadline {
+                Console.print("corral-agent: the host did not acknowledge the workload's exit in 10 s; powering off")
+                Self.powerOff(volumes: config.volumes)
+            }
+        case .awaitingConfiguration:
+            break
+        }
+    }
+
+    private mutating func handleSignals() {
+        while true {
+            let signal = corral_agent_read_signal(signalFD)
             if signal <= 0 { break }
             switch signal {
-            case SIGCHLD: reapChildren()
-            case SIGPWR: stopWorkload(graceMilliseconds: 10_000)
-            default: if workload > 0 { kill(workload, signal) }
+            case SIGCHLD: break
+            case SIGTERM:
+                if case .running(let workload) = phase { kill(workload.pid, SIGTERM) } else { stop(graceMilliseconds: 0) }
+            default: stop(graceMilliseconds: Self.signalStopMilliseconds)
             }
         }
-        // A SIGCHLD may have been merged with one consumed while an exec ran.
-        reapChildren()
-    }
-
-    private mutating func reapChildren() {
+        // Every orphan is PID 1's to reap; a SIGCHLD may also have been merged with
+        // one consumed while an exec ran.
         var status: Int32 = 0
         while true {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid < 0, errno == EINTR { continue }
             if pid <= 0 { return }
-            if pid == workload {
+            if case .running(let workload) = phase, pid == workload.pid {
                 let signal = status & 0x7F
-                finish(signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal))
+                workloadExited(signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal), config: workload.config)
             }
         }
     }
 
-    private mutating func serveChannel() {
-        guard var current = channel else { return }
+    private mutating func workloadExited(_ termination: ProcessTermination, config: GuestConfig) {
+        phase = .exiting(
+            termination: termination, config: config,
+            deadline: monotonicMilliseconds() + Self.exitAcknowledgementMilliseconds)
+        port.send(.workloadExited(termination), requestID: Self.exitRequestID)
+    }
+
+    /// SIGTERM to the workload, SIGKILL after the grace; with no workload yet,
+    /// powers off at once.
+    private mutating func stop(graceMilliseconds: UInt32) {
+        switch phase {
+        case .awaitingConfiguration:
+            port.drain(milliseconds: 1000)
+            Self.powerOff(volumes: [])
+        case .running(var workload):
+            kill(workload.pid, SIGTERM)
+            let deadline = monotonicMilliseconds() + Int64(graceMilliseconds)
+            workload.killDeadline = min(workload.killDeadline ?? deadline, deadline)
+            phase = .running(workload)
+        case .exiting:
+            break
+        }
+    }
+
+    private mutating func serveFrames() {
+        while true {
+            let frame: AgentFrame
+            do throws(AgentProtocolError) {
+                guard let next = try port.nextFrame() else { return }
+                frame = next
+            } catch {
+                port.send(.error(error.description), requestID: 0)
+                continue
+            }
+            let message: AgentMessage
+            do throws(AgentProtocolError) {
+                message = try AgentMessage(frame: frame)
+            } catch {
+                port.send(.error(error.description), requestID: frame.requestID)
+                continue
+            }
+            handle(message, requestID: frame.requestID)
+        }
+    }
+
+    private mutating func handle(_ message: AgentMessage, requestID: UInt32) {
+        switch (message, phase) {
+        case (.configure(let config), .awaitingConfiguration):
+            configure(config, requestID: requestID)
+        case (.configure(let config), .running(let workload)):
+            answerRepeatedConfigure(config, current: workload.config, requestID: requestID)
+        case (.configure(let config), .exiting(_, let current, _)):
+            answerRepeatedConfigure(config, current: current, requestID: requestID)
+        case (.ok, .exiting(_, let config, _)) where requestID == Self.exitRequestID:
+            Self.powerOff(volumes: config.volumes)
+        case (.shutdown(let grace), _):
+            port.send(.ok, requestID: requestID)
+            stop(graceMilliseconds: grace)
+        case (_, .awaitingConfiguration):
+            port.send(.error("failed to handle \(message.type): the guest is not configured yet"), requestID: requestID)
+        default:
+            port.send(server.respond(to: message).reply, requestID: requestID)
+        }
+    }
+
+    private mutating func configure(_ config: GuestConfig, requestID: UInt32) {
         do throws(AgentSystemError) {
-            if try current.receive() {
-                if let grace = try server.serveBuffered(&current) { stopWorkload(graceMilliseconds: grace) }
-                channel = current
-                return
-            }
+            let (pid, environment) = try GuestSetup.apply(config)
+            server.runner.baseEnvironment = environment
+            phase = .running(Workload(pid: pid, config: config))
+            port.send(.ok, requestID: requestID)
+            port.send(
+                .ready(AgentReady(agentVersion: AgentServer.version, bootClockNanoseconds: corral_agent_boottime_ns())),
+                requestID: 0)
         } catch {
-            Self.printError("corral-agent: \(error)")
+            Console.print("corral-agent: \(error)")
+            port.send(.error(error.description), requestID: requestID)
+            port.drain(milliseconds: 2000)
+            Self.powerOff(volumes: config.volumes)
         }
-        // The host went away; keep running the workload without it.
-        close(current.fd)
-        channel = nil
     }
 
-    private mutating func stopWorkload(graceMilliseconds: UInt32) {
-        guard workload > 0 else { finish(.exited(0)) }
-        kill(workload, SIGTERM)
-        killDeadline = corral_monotonic_ns() + UInt64(graceMilliseconds) * 1_000_000
+    private mutating func answerRepeatedConfigure(_ config: GuestConfig, current: GuestConfig, requestID: UInt32) {
+        if config == current {
+            port.send(.ok, requestID: requestID)
+        } else {
+            port.send(.error("failed to configure the guest: already configured differently"), requestID: requestID)
+        }
     }
 
-    /// Reports how the workload ended, stops what is left and powers off.
-    private func finish(_ termination: ProcessTermination) -> Never {
-        send(.workloadExited(termination))
+    private static func fail(_ message: String) -> Never {
+        Console.print(message)
+        powerOff(volumes: [])
+    }
+
+    /// Stops every process (SIGTERM, SIGKILL a second later), syncs, remounts the
+    /// volumes and the root read-only and powers off. Never returns: PID 1 must
+    /// not exit, or the kernel panics.
+    static func powerOff(volumes: [GuestVolume]) -> Never {
         kill(-1, SIGTERM)
-        usleep(200_000)
+        reapAll(milliseconds: 1000)
         kill(-1, SIGKILL)
+        reapAll(milliseconds: 1000)
+        sync()
+        for volume in volumes.reversed() { _ = corral_agent_remount_read_only(volume.mountPoint) }
+        _ = corral_agent_remount_read_only("/")
         if corral_agent_power_off() != 0 {
-            Self.printError(AgentSystemError("power off", call: "reboot").description)
+            Console.print(AgentSystemError("power off", call: "reboot").description)
         }
-        // PID 1 must not exit: the kernel would panic.
         while true { pause() }
     }
 
-    private func send(_ message: AgentMessage) {
-        guard let channel else { return }
-        do throws(AgentSystemError) {
-            try channel.send(message, requestID: 0)
-        } catch {
-            Self.printError("corral-agent: \(error)")
+    /// Reaps children until none is left or `milliseconds` have passed.
+    private static func reapAll(milliseconds: Int64) {
+        let deadline = monotonicMilliseconds() + milliseconds
+        var status: Int32 = 0
+        while monotonicMilliseconds() < deadline {
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid < 0, errno == ECHILD { return }
+            if pid <= 0 { usleep(10_000) }
         }
-    }
-
-    /// Mounts /proc, /sys, /dev, /dev/pts and /run; one that is already mounted or
-    /// fails is reported and skipped.
-    private static func mountPseudoFileSystems() {
-        let mounts: [(source: String, target: String, type: String, flags: UInt, data: String?)] = [
-            ("proc", "/proc", "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
-            ("sysfs", "/sys", "sysfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
-            ("devtmpfs", "/dev", "devtmpfs", UInt(MS_NOSUID), "mode=0755"),
-            ("devpts", "/dev/pts", "devpts", UInt(MS_NOSUID | MS_NOEXEC), "gid=5,mode=0620,ptmxmode=0666"),
-            ("tmpfs", "/run", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0755"),
-        ]
-        for entry in mounts {
-            _ = mkdir(entry.target, 0o755)
-            let status = withOptionalCString(entry.data) { data in
-                corral_agent_mount(entry.source, entry.target, entry.type, entry.flags, data)
-            }
-            if status != 0, errno != EBUSY {
-                printError(AgentSystemError("mount \(entry.type)", call: "mount", path: entry.target).description)
-            }
-        }
-    }
-
-    private static func loadSpec() throws(AgentSystemError) -> WorkloadSpec {
-        let cmdline = try GuestFiles.read(path: "/proc/cmdline", limit: 1 << 20)
-        let source: WorkloadSpec.Source
-        do throws(AgentProtocolError) {
-            source = try WorkloadSpec.source(kernelCommandLine: String(decoding: cmdline, as: UTF8.self))
-        } catch {
-            printError("corral-agent: \(error)")
-            throw AgentSystemError("load the workload spec", call: "parse", path: "/proc/cmdline", errno: EINVAL)
-        }
-        guard case .file(let path) = source else {
-            if case .inline(let spec) = source { return spec }
-            throw AgentSystemError("load the workload spec", call: "parse", errno: EINVAL)
-        }
-        let encoded = try GuestFiles.read(path: path, limit: 1 << 20)
-        do throws(AgentProtocolError) {
-            return try WorkloadSpec(encoded: encoded)
-        } catch {
-            printError("corral-agent: \(error)")
-            throw AgentSystemError("load the workload spec", call: "parse", path: path, errno: EINVAL)
-        }
-    }
-
-    /// Starts the workload on the agent's own stdio (the console) in its own session.
-    private static func start(_ spec: WorkloadSpec) throws(AgentSystemError) -> pid_t {
-        let environment = CommandRunner.merge(CommandRunner.defaultEnvironment, spec.environment)
-        guard let name = spec.argv.first,
-            let path = CommandRunner.resolve(name, environment: environment)
-        else { throw AgentSystemError("start the workload", call: "execve", path: spec.argv.first, errno: ENOENT) }
-        switch CommandRunner.spawn(
-            path: path, argv: spec.argv, environment: environment, cwd: spec.workingDirectory, stdio: (0, 1, 2))
-        {
-        case .success(let pid): return pid
-        case .failure(let result):
-            throw AgentSystemError("start the workload", call: "spawn", path: path, errno: result.error)
-        }
-    }
-
-    /// `/dev/<port>` of the virtio-serial port named `portName`, found through sysfs
-    /// because no udev creates `/dev/virtio-ports/` links in the guest.
-    private static func channelPath() -> String? {
-        guard let directory = opendir("/sys/class/virtio-ports") else { return nil }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let port = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if port.hasPrefix(".") { continue }
-            guard let name = try? GuestFiles.read(path: "/sys/class/virtio-ports/\(port)/name", limit: 4096) else {
-                continue
-            }
-            if String(decoding: name, as: UTF8.self).split(separator: "\n").first == Substring(portName) {
-                return "/dev/\(port)"
-            }
-        }
-        return nil
-    }
-
-    static func printError(_ message: String) {
-        let line = Array((message + "\n").utf8)
-        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    }
-
-    private static func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-        guard let text else { return body(nil) }
-        return text.withCString { body($0) }
     }
 }

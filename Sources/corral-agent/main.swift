@@ -1,7 +1,10 @@
 import CorralAgentProtocol
 import Glibc
 
-/// corral-agent init                 PID 1 of a microVM (refuses otherwise)
+/// corral-agent init                 PID 1 of a microVM (refuses otherwise); as PID 1
+///                                   any arguments but `serve` mean init (the kernel
+///                                   runs `/init` without arguments, or with the
+///                                   command line's bare words)
 /// corral-agent serve --fd N         serve the host protocol on descriptor N
 /// corral-agent serve --socket PATH  connect to a unix socket and serve on it
 let usage = "usage: corral-agent init | serve --fd N | serve --socket PATH"
@@ -34,18 +37,18 @@ func serve(arguments: ArraySlice<String>) -> Int32 {
     switch (arguments.first, arguments.dropFirst().first) {
     case ("--fd", let value?):
         guard let number = Int32(value), number >= 0 else {
-            InitSupervisor.printError(usage)
+            Console.print(usage)
             return 2
         }
         fd = number
     case ("--socket", let path?):
         guard let connected = connectUnixSocket(path) else {
-            InitSupervisor.printError(AgentSystemError("connect to the host", call: "connect", path: path).description)
+            Console.print(AgentSystemError("connect to the host", call: "connect", path: path).description)
             return 1
         }
         fd = connected
     default:
-        InitSupervisor.printError(usage)
+        Console.print(usage)
         return 2
     }
     var channel = AgentChannel(fd: fd)
@@ -53,7 +56,7 @@ func serve(arguments: ArraySlice<String>) -> Int32 {
         try AgentServer().serve(&channel)
         return 0
     } catch {
-        InitSupervisor.printError("corral-agent: \(error)")
+        Console.print("corral-agent: \(error)")
         return 1
     }
 }
@@ -61,10 +64,11 @@ func serve(arguments: ArraySlice<String>) -> Int32 {
 // A command that stops reading its stdin must not kill the agent.
 signal(SIGPIPE, SIG_IGN)
 let arguments = CommandLine.arguments.dropFirst()
+if getpid() == 1, arguments.first != "serve" { exit(InitSupervisor.main()) }
 switch arguments.first {
 case "init": exit(InitSupervisor.main())
 case "serve": exit(serve(arguments: arguments.dropFirst()))
 default:
-    InitSupervisor.printError(usage)
+    Console.print(usage)
     exit(2)
 }

@@ -27,6 +27,19 @@ let sampleMessages: [AgentMessage] = [
     .workloadExited(.exited(0)),
     .workloadExited(.signaled(15)),
     .error("failed to exec nope: execve nope: No such file or directory"),
+    .configure(
+        GuestConfig(
+            workload: WorkloadSpec(argv: ["sh", "-c", "echo hi"], environment: ["A=1"], workingDirectory: "/srv"),
+            uid: 1000, gid: 100, groups: [10, 4_000_000_000], hostname: "web-1", rootDevice: "/dev/vda",
+            rootFileSystem: "ext4",
+            network: GuestNetwork(
+                mac: "52:54:00:12:34:56", address: "10.88.0.5", prefixLength: 16, gateway: "10.88.0.1",
+                nameservers: ["1.1.1.1", "9.9.9.9"]),
+            volumes: [
+                GuestVolume(device: "/dev/vdb", mountPoint: "/data", fileSystem: "ext4", readOnly: true),
+                GuestVolume(device: "/dev/vdc", mountPoint: "/scratch", fileSystem: "ext4"),
+            ])),
+    .configure(GuestConfig(workload: WorkloadSpec(argv: ["true"]), hostname: "minimal")),
 ]
 
 @Suite struct AgentProtocolTests {

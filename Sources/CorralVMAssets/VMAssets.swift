@@ -1,2 +1,0 @@
-/// Namespace of the boot assets of the `vm` driver.
-public enum VMAssets {}
