@@ -133,7 +133,7 @@ let package = Package(
             name: "corrald",
             dependencies: [
                 "CorralCore", "CorralEngine", "CorralStore", "CorralHost", "CorralServer",
-                "CorralDriverProcess", "CorralDriverContainer", "CorralImages", "CorralNetwork",
+                "CorralDriverProcess", "CorralDriverContainer", "CorralDriverVM", "CorralImages", "CorralNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -22,7 +22,7 @@ extension ContainerDriver {
     public func start(_ request: StartRequest) async throws(CorralError) -> StartedInstance {
         let requested = HostProcess.monotonicNanoseconds()
         let spec = request.spec
-        let digest = try Self.imageDigest(spec.image)
+        let digest = try PinnedImage.digest(spec.image, driver: name)
         let crun = try crun("start instance")
         _ = try supervisor.watcher("start")
         let uuid = request.uuid

@@ -126,23 +126,6 @@ public final class ContainerDriver: InstanceDriver {
     /// Requires an image pinned to a digest (`name@sha256:<hex>` or `sha256:<hex>`);
     /// memory, vcpus, env and args are validated by the core.
     public func validate(_ spec: InstanceSpec) throws(CorralError) {
-        _ = try Self.imageDigest(spec.image)
-    }
-
-    /// `sha256:<hex>` of a pinned image reference.
-    static func imageDigest(_ image: String?) throws(CorralError) -> String {
-        guard let image, !image.isEmpty else {
-            throw .invalidArgument("invalid field 'image': the container driver needs an image")
-        }
-        guard let range = image.range(of: "sha256:", options: .backwards),
-              range.lowerBound == image.startIndex || image[image.index(before: range.lowerBound)] == "@"
-        else {
-            throw .invalidArgument("invalid field 'image' '\(image)': must be pinned to a digest (name@sha256:<hex>)")
-        }
-        let hex = image[range.upperBound...]
-        guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-            throw .invalidArgument("invalid field 'image' '\(image)': the digest must be 64 lowercase hex digits")
-        }
-        return "sha256:\(hex)"
+        _ = try PinnedImage.digest(spec.image, driver: name)
     }
 }

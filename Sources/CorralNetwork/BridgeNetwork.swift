@@ -94,7 +94,28 @@ public final class BridgeNetwork: Sendable {
         return try await worker.run { () throws(CorralError) in try operations.attach(instance) }
     }
 
-    /// Disconnects `instance`: deletes its veth pair and its namespace's name, then
+    /// Connects a VM `instance` to the bridge through a persistent tap that QEMU
+    /// opens by name, and returns how; returns the same attachment when it is
+    /// already connected. The lease (address and MAC) is the same IPAM's as for
+    /// namespaces; `detach` removes the tap and releases it.
+    ///
+    /// Throws `unavailable` when the subnet is exhausted, and `conflict` when an
+    /// interface of the tap's name exists but belongs to something else.
+    public func attachTap(_ instance: UUID) async throws(CorralError) -> TapAttachment {
+        let operations = self.operations
+        return try await worker.run { () throws(CorralError) in try operations.attachTap(instance) }
+    }
+
+    /// The tap attachment `instance` has by its lease, without checking the
+    /// interfaces; nil when it holds no lease.
+    public func tapAttachment(of instance: UUID) async throws(CorralError) -> TapAttachment? {
+        let operations = self.operations
+        return try await worker.run { () throws(CorralError) in
+            try operations.ipam.allocation(for: instance).map(operations.tapAttachment)
+        }
+    }
+
+    /// Disconnects `instance`: deletes its tap, or its veth pair and its namespace's name, then
     /// releases its lease. A no-op for an instance that is not attached. Call it once
     /// the instance's processes are gone: a namespace lives on while processes use it.
     public func detach(_ instance: UUID) async throws(CorralError) {
@@ -112,12 +133,15 @@ public final class BridgeNetwork: Sendable {
     }
 
     /// After a daemon restart: keeps (and repairs) the attachments of the instances
-    /// in `liveInstances`, and removes the namespaces, veths and leases of every
-    /// other instance this network knows, including veths carrying Corral's alias
-    /// without a lease. Individual failures are reported, not thrown.
-    public func recover(liveInstances: Set<UUID>) async throws(CorralError) -> NetworkRecoveryReport {
+    /// in `liveInstances` (a namespace and veth) and `liveTaps` (a tap), and removes
+    /// the namespaces, veths, taps and leases of every other instance this network
+    /// knows, including veths and taps carrying Corral's alias without a lease.
+    /// Individual failures are reported, not thrown.
+    public func recover(liveInstances: Set<UUID>, liveTaps: Set<UUID> = []) async throws(CorralError) -> NetworkRecoveryReport {
         let operations = self.operations
-        return try await worker.run { () throws(CorralError) in try operations.recover(liveInstances: liveInstances) }
+        return try await worker.run { () throws(CorralError) in
+            try operations.recover(liveInstances: liveInstances, liveTaps: liveTaps)
+        }
     }
 
     /// Removes Corral's NAT table and the bridge. IPv4 forwarding is left as it is,

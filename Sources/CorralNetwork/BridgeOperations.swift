@@ -274,6 +274,7 @@ struct BridgeOperations: Sendable {
         let names = InstanceNetworkNames(instance)
         let lease = try ipam.allocation(for: instance)
         var ownsNamespace = lease != nil
+        try deleteTap(names)
         if let link = try tools.link(names.hostInterface) {
             if link.ifalias == names.alias {
                 ownsNamespace = true
@@ -299,11 +300,13 @@ struct BridgeOperations: Sendable {
 
     /// Creates nothing unless a live instance needs its network back: the bridge,
     /// forwarding and NAT appear with the first attach, never at start-up.
-    func recover(liveInstances: Set<UUID>) throws(CorralError) -> NetworkRecoveryReport {
+    func recover(liveInstances: Set<UUID>, liveTaps: Set<UUID> = []) throws(CorralError) -> NetworkRecoveryReport {
         var report = NetworkRecoveryReport()
         for lease in try ipam.allocations() {
             do throws(CorralError) {
-                if liveInstances.contains(lease.instance) {
+                if liveTaps.contains(lease.instance) {
+                    report.keptTaps.append(try attachTap(lease.instance))
+                } else if liveInstances.contains(lease.instance) {
                     report.kept.append(try attach(lease.instance))
                 } else {
                     try detach(lease.instance)
@@ -315,6 +318,7 @@ struct BridgeOperations: Sendable {
             }
         }
         let leased = Set(try ipam.allocations().map(\.instance))
+        try removeOrphanedTaps(leased: leased, report: &report)
         for link in try tools.links(kind: "veth") where link.ifname.hasPrefix(InstanceNetworkNames.hostInterfacePrefix) {
             guard let owner = InstanceNetworkNames.instance(fromAlias: link.ifalias), !leased.contains(owner) else { continue }
             let names = InstanceNetworkNames(owner)

@@ -5,6 +5,7 @@ import Foundation
 struct InstanceNetworkNames: Sendable, Equatable {
     static let namespacePrefix = "corral-"
     static let hostInterfacePrefix = "vc"
+    static let tapPrefix = "vt"
     static let aliasPrefix = "corral:"
 
     let instance: UUID
@@ -12,6 +13,8 @@ struct InstanceNetworkNames: Sendable, Equatable {
     let namespaceName: String
     /// `vc<first 8 hex digits>`: interface names have at most 15 characters.
     let hostInterface: String
+    /// `vt<first 8 hex digits>`: the tap of a VM instance.
+    let tap: String
     /// `corral:<uuid>`, set as the host interface's alias: it names the owner in
     /// full, so a prefix collision is detected instead of reusing another's veth.
     let alias: String
@@ -21,6 +24,7 @@ struct InstanceNetworkNames: Sendable, Equatable {
         self.instance = instance
         self.namespaceName = Self.namespacePrefix + hex.prefix(12)
         self.hostInterface = Self.hostInterfacePrefix + hex.prefix(8)
+        self.tap = Self.tapPrefix + hex.prefix(8)
         self.alias = Self.aliasPrefix + instance.uuidString.lowercased()
     }
 

@@ -48,18 +48,19 @@ struct BridgeContainerNetworking: ContainerNetworking {
         }
     }
 
-    /// After a restart: keeps the networks of instances that still have a workload,
-    /// removes the rest, and publishes the live ones' ports again.
-    func recover(live: [UUID: [PortMapping]]) async {
+    /// After a restart: keeps the networks of instances that still have a workload
+    /// (`live` with a namespace and veth, `liveVMs` with a tap), removes the rest,
+    /// and publishes the live ones' ports again.
+    func recover(live: [UUID: [PortMapping]], liveVMs: [UUID: [PortMapping]] = [:]) async {
         do {
-            let report = try await bridge.recover(liveInstances: Set(live.keys))
+            let report = try await bridge.recover(liveInstances: Set(live.keys), liveTaps: Set(liveVMs.keys))
             if !report.failures.isEmpty {
                 logger.error("network recovery left problems", metadata: ["failures": "\(report.failures)"])
             }
         } catch {
             logger.error("failed to recover instance networks", metadata: ["error": "\(error)"])
         }
-        for (uuid, ports) in live where !ports.isEmpty {
+        for (uuid, ports) in live.merging(liveVMs, uniquingKeysWith: { first, _ in first }) where !ports.isEmpty {
             do {
                 guard let attachment = try await bridge.attachment(of: uuid) else { continue }
                 try await publish(uuid, ports: ports, address: attachment.ip)

@@ -2,7 +2,9 @@ import ArgumentParser
 import CorralCore
 import CorralDriverContainer
 import CorralDriverProcess
+import CorralDriverVM
 import CorralEngine
+import CorralHost
 import CorralImages
 import CorralNetwork
 import CorralServer
@@ -62,6 +64,18 @@ struct Corrald: AsyncParsableCommand {
     @Option(name: .customLong("subnet"), help: "The IPv4 subnet of the bridge (CIDR).")
     var subnet: String = "10.88.0.0/16"
 
+    @Option(name: .customLong("vm-accel"), help: "How VMs run: kvm, tcg, or auto (probe KVM once, else TCG).")
+    var vmAccelerator: String = "auto"
+
+    @Option(name: .customLong("vm-machine"), help: "QEMU machine type of VMs: microvm or q35.")
+    var vmMachine: String = "microvm"
+
+    @Option(name: .customLong("vm-kernel"), help: "Kernel VMs boot (default: the host's cloud kernel).")
+    var vmKernel: String?
+
+    @Option(name: .customLong("vm-boot-timeout"), help: "Seconds a VM may take from start to its agent's ready.")
+    var vmBootTimeout: Int = 120
+
     static var defaultStateDirectory: String {
         if getuid() == 0 { return "/var/lib/corral" }
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
@@ -75,6 +89,16 @@ struct Corrald: AsyncParsableCommand {
         if let listen { _ = try Self.parseListen(listen) }
         guard maxMemoryMB >= 4 else { throw ValidationError("invalid --max-memory-mb: must be at least 4") }
         guard maxVCPUs >= 1 else { throw ValidationError("invalid --max-vcpus: must be at least 1") }
+        guard VMAcceleratorChoice(rawValue: vmAccelerator) != nil else {
+            throw ValidationError("invalid --vm-accel '\(vmAccelerator)': expected kvm, tcg or auto")
+        }
+        guard VMMachine(rawValue: vmMachine) != nil else {
+            throw ValidationError("invalid --vm-machine '\(vmMachine)': expected microvm or q35")
+        }
+        guard vmBootTimeout >= 1 else { throw ValidationError("invalid --vm-boot-timeout: must be at least 1 second") }
+        if let vmKernel, !vmKernel.hasPrefix("/") {
+            throw ValidationError("invalid --vm-kernel '\(vmKernel)': an absolute path is needed")
+        }
         guard !cgroupParent.isEmpty, !cgroupParent.contains(".."), !cgroupParent.hasPrefix("/") else {
             throw ValidationError("invalid --cgroup-parent '\(cgroupParent)': a relative cgroup name is needed")
         }
@@ -134,6 +158,10 @@ struct Corrald: AsyncParsableCommand {
             events: events,
             logger: Logger(label: "corral.driver.container")
         )
+        let vmDriver = makeVMDriver(
+            stateDirectory: stateDirectory, shimPath: shimPath, images: images, networking: networking, events: events,
+            logger: logger
+        )
         if let networking {
             // Networks of instances that still run are kept (and their ports, which
             // live in this process, published again); the rest are removed.
@@ -141,13 +169,17 @@ struct Corrald: AsyncParsableCommand {
             for record in loaded.instances where record.spec.driver == containerDriver.name && record.observed.phase.handle != nil {
                 live[record.uuid] = record.spec.ports
             }
-            await networking.recover(live: live)
+            var liveVMs: [UUID: [PortMapping]] = [:]
+            for record in loaded.instances where record.spec.driver == vmDriver?.name && record.observed.phase.handle != nil {
+                liveVMs[record.uuid] = record.spec.ports
+            }
+            await networking.recover(live: live, liveVMs: liveVMs)
         }
         let limits = InstanceLimits(memoryMB: 4...maxMemoryMB, vcpus: 1...maxVCPUs)
         let engine = InstanceEngine(
             configuration: .init(limits: limits, defaultDriver: defaultDriver),
             store: store,
-            drivers: [processDriver, containerDriver],
+            drivers: [processDriver, containerDriver] + (vmDriver.map { [$0] } ?? []),
             exits: events.exits,
             loaded: loaded,
             images: images,
@@ -168,7 +200,7 @@ struct Corrald: AsyncParsableCommand {
             engine: engine,
             limits: limits,
             defaultDriver: defaultDriver,
-            images: images,
+            images: ImageStoreCollectingVMDisks(images: images, vm: vmDriver, logger: Logger(label: "corral.images")),
             registry: registry,
             logger: Logger(label: "corral.api")
         )
@@ -189,6 +221,7 @@ struct Corrald: AsyncParsableCommand {
         try await group.run()
         processDriver.shutdown()
         containerDriver.shutdown()
+        vmDriver?.shutdown()
         if let networking {
             await networking.publisher.shutdown()
             networking.bridge.shutdown()
@@ -220,6 +253,37 @@ struct Corrald: AsyncParsableCommand {
             publisher: PortPublisher(logger: Logger(label: "corral.network.ports")),
             nameservers: BridgeContainerNetworking.hostNameservers(),
             logger: networkLogger
+        )
+    }
+
+    /// The `vm` driver where QEMU is installed, else nil (logged). It shares the
+    /// containers' bridge: each VM gets a tap on it.
+    private func makeVMDriver(
+        stateDirectory: String, shimPath: String, images: any ImageProvider, networking: BridgeContainerNetworking?,
+        events: any DriverEventSink, logger: Logger
+    ) -> VMDriver? {
+        guard ExecutableLookup.resolve("qemu-system-x86_64") != nil else {
+            logger.notice("no vm driver: qemu-system-x86_64 is not installed (Debian package qemu-system-x86)")
+            return nil
+        }
+        let configuration = VMDriverConfiguration(
+            stateDirectory: stateDirectory,
+            shimPath: shimPath,
+            agentPath: Self.siblingExecutable("corral-agent"),
+            cgroupParent: cgroupParent,
+            kernelPath: vmKernel,
+            accelerator: VMAcceleratorChoice(rawValue: vmAccelerator) ?? .auto,
+            machine: VMMachine(rawValue: vmMachine) ?? .microvm,
+            bootTimeout: .seconds(vmBootTimeout),
+            minimumMemoryMB: 64,
+            maximumVCPUs: maxVCPUs
+        )
+        return VMDriver(
+            configuration: configuration,
+            images: images,
+            networking: networking.map { BridgeVMNetworking(sharing: $0) },
+            events: events,
+            logger: Logger(label: "corral.driver.vm")
         )
     }
 

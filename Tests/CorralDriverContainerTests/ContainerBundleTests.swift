@@ -1,5 +1,6 @@
 import CorralCore
 @testable import CorralDriverContainer
+import CorralHost
 import Foundation
 import Testing
 

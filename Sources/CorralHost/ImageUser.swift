@@ -1,26 +1,33 @@
 import CorralCore
-import CorralHost
 import Foundation
 
 /// The identity a container's process runs as, resolved from the image's `User`
 /// (`name`, `uid`, `name:group`, `uid:gid`, or empty for root) against the image's
-/// own `/etc/passwd` and `/etc/group`, as Docker does.
-struct ImageUser: Sendable, Equatable {
-    var uid: UInt32
-    var gid: UInt32
+/// own `/etc/passwd` and `/etc/group`, as Docker does. Shared by the drivers that
+/// run images (a container's process, a microVM's workload).
+public struct ImageUser: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
     /// Groups that list the user as a member, besides its primary group.
-    var additionalGids: [UInt32]
+    public var additionalGids: [UInt32]
     /// The passwd entry's home directory; `/` when there is none.
-    var home: String
+    public var home: String
 
-    static let root = ImageUser(uid: 0, gid: 0, additionalGids: [], home: "/root")
+    public init(uid: UInt32, gid: UInt32, additionalGids: [UInt32], home: String) {
+        self.uid = uid
+        self.gid = gid
+        self.additionalGids = additionalGids
+        self.home = home
+    }
+
+    public static let root = ImageUser(uid: 0, gid: 0, additionalGids: [], home: "/root")
 
     /// Resolves `user` inside `rootfs`; reading the files cannot leave it.
     ///
     /// A numeric uid need not exist in `/etc/passwd` (its gid is then 0, or the
     /// entry's when there is one); a name must. A numeric gid need not exist in
     /// `/etc/group`; a group name must.
-    static func resolve(_ user: String?, rootfs: String) throws(CorralError) -> ImageUser {
+    public static func resolve(_ user: String?, rootfs: String) throws(CorralError) -> ImageUser {
         let root: ConfinedDirectory
         do {
             root = try ConfinedDirectory(path: rootfs)
@@ -33,7 +40,7 @@ struct ImageUser: Sendable, Equatable {
     }
 
     /// Resolution over already-split `passwd` and `group` lines.
-    static func resolve(_ user: String?, passwd: [[String]], groups: [[String]]) throws(CorralError) -> ImageUser {
+    public static func resolve(_ user: String?, passwd: [[String]], groups: [[String]]) throws(CorralError) -> ImageUser {
         let spec = (user ?? "").trimmingCharacters(in: .whitespaces)
         let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let userPart = parts.first ?? ""
