@@ -157,6 +157,20 @@ public struct HostCommand: Sendable {
             throw inputError
         }
 
+        let pid: Int32
+        do {
+            pid = try spawnProcess(stdin: input, stdout: stdoutPipe.write, stderr: stderrPipe.write)
+        } catch {
+            close(stdoutPipe.read)
+            close(stderrPipe.read)
+            throw error
+        }
+        return (pid, stdoutPipe.read, stderrPipe.read)
+    }
+
+    /// Forks and execs the program with `stdin`, `stdout` and `stderr` as its
+    /// standard descriptors (the caller keeps its copies); returns its pid.
+    func spawnProcess(stdin: Int32, stdout: Int32, stderr: Int32) throws(SystemCallError) -> Int32 {
         var result = corral_spawn_result()
         let detach = detachedMounts ?? []
         let rc = DetachedSpawn.withCStrings([executable] + arguments) { argv in
@@ -171,9 +185,9 @@ public struct HostCommand: Sendable {
                         options.cgroup2_fd = -1
                         options.cgroup_join_fds = nil
                         options.cgroup_join_count = 0
-                        options.stdin_fd = input
-                        options.stdout_fd = stdoutPipe.write
-                        options.stderr_fd = stderrPipe.write
+                        options.stdin_fd = stdin
+                        options.stdout_fd = stdout
+                        options.stderr_fd = stderr
                         options.new_session = 1
                         options.private_mounts = detachedMounts == nil ? 0 : 1
                         options.detach_mounts = detached
@@ -184,12 +198,10 @@ public struct HostCommand: Sendable {
             }
         }
         if rc != 0 {
-            close(stdoutPipe.read)
-            close(stderrPipe.read)
             let call = result.stage == Int32(CORRAL_SPAWN_STAGE_MOUNTS.rawValue) ? "private mount namespace" : "exec"
             throw SystemCallError(call, path: executable, errno: result.error)
         }
-        return (result.pid, stdoutPipe.read, stderrPipe.read)
+        return result.pid
     }
 
     private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

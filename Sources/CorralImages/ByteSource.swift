@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CorralHost
 import Foundation
 
 /// A blocking stream of bytes read by the tar reader. Used from one thread only.
@@ -115,54 +116,47 @@ final class FileByteSource: ByteSource {
     }
 }
 
-/// The decompressed content of a file, produced by `gzip -dc` or `zstd -dc`.
+/// The decompressed content of a file, produced by `gzip -dc` or `zstd -dc`
+/// (started by `HostCommand`: Foundation's `Process` hangs without loopback).
 final class DecompressorByteSource: ByteSource {
-    private let process: Process
-    private let output: Pipe
-    private let errors: Pipe
+    private let running: StreamingHostCommand
     private let tool: String
+    /// How long `finish` waits for the decompressor before it is killed.
+    static let exitTimeoutMilliseconds: Int32 = 30_000
 
     init(tool: String, path: String) throws(ArchiveProblem) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["-d", "-c", "--", path]
-        process.standardInput = FileHandle.nullDevice
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
         do {
-            try process.run()
+            running = try HostCommand(executable: tool, arguments: ["-d", "-c", "--", path]).startStreaming()
         } catch {
-            throw .unreadable("cannot run \(tool): \(error)")
+            throw .unreadable("cannot run \(tool): \(error.description)")
         }
-        self.process = process
-        self.output = output
-        self.errors = errors
         self.tool = (tool as NSString).lastPathComponent
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveProblem) -> Int {
-        while true {
-            let count = Glibc.read(output.fileHandleForReading.fileDescriptor, buffer.baseAddress, buffer.count)
-            if count >= 0 { return count }
-            if errno == EINTR { continue }
-            throw .unreadable("cannot read the output of \(tool): \(String(cString: strerror(errno)))")
+        do {
+            return try running.read(into: buffer)
+        } catch {
+            throw .unreadable("cannot read the output of \(tool): \(error.description)")
         }
     }
 
     /// Waits for the decompressor. With `complete`, the caller read to the end and a
     /// failed exit is reported; without it the decompressor is stopped first.
     func finish(complete: Bool) throws(ArchiveProblem) {
-        if !complete, process.isRunning { process.terminate() }
-        try? output.fileHandleForReading.close()
-        let message = (try? errors.fileHandleForReading.readToEnd()).flatMap { $0 }.map {
-            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        } ?? ""
-        process.waitUntilExit()
+        if !complete { running.signal(SIGTERM) }
+        running.closeOutput()
+        var status = running.wait(milliseconds: Self.exitTimeoutMilliseconds)
+        if status == nil {
+            running.signal(SIGKILL)
+            status = running.wait(milliseconds: -1)
+        }
         guard complete else { return }
-        if process.terminationReason != .exit || process.terminationStatus != 0 {
-            let detail = message.isEmpty ? "exit status \(process.terminationStatus)" : message
+        let code = status.map(StreamingHostCommand.exitCode) ?? 128 + SIGKILL
+        if code != 0 {
+            let message = String(decoding: running.standardError(limit: 4096), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let detail = message.isEmpty ? "exit status \(code)" : message
             throw .malformed("the layer does not decompress (\(tool)): \(detail)")
         }
     }

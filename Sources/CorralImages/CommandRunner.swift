@@ -4,6 +4,8 @@ import Glibc
 import Musl
 #endif
 import CorralCore
+import CorralHost
+import CorralShimFormat
 import Foundation
 import Synchronization
 
@@ -17,11 +19,18 @@ struct CommandOutput: Sendable {
 
 /// Runs a host tool (skopeo, umoci, busybox) as a child process with a deadline.
 ///
-/// The child's exit is observed through Foundation's termination handler and its
-/// pipes are read on threads of their own: nothing here blocks the cooperative pool.
+/// The child is forked and exec'd by `HostCommand` (not Foundation's `Process`,
+/// which needs a loopback socket pair and hangs in a network namespace whose
+/// loopback is down). Its output and exit are awaited on a thread of its own:
+/// nothing here blocks the cooperative pool.
 enum CommandRunner {
     /// How much of each output stream is kept; the rest is dropped from the front.
     static let outputLimit = 256 * 1024
+    /// Between SIGTERM and SIGKILL.
+    static let killGraceNanoseconds: UInt64 = 5_000_000_000
+    /// How long output is still read after the child exited while something it
+    /// started keeps the pipe open.
+    static let drainNanoseconds: UInt64 = 1_000_000_000
 
     /// Runs `executable` and waits for it to exit.
     ///
@@ -30,6 +39,7 @@ enum CommandRunner {
     /// way and throws `internal` ("cancelled"). A child that cannot be started throws
     /// `unavailable`. A non-zero exit is not an error here: the caller reads `status`.
     /// `onOutputLine` sees each complete line of standard output as it arrives.
+    /// Without `environment` the child inherits this process's environment.
     static func run(
         _ executable: String,
         _ arguments: [String],
@@ -39,126 +49,115 @@ enum CommandRunner {
         onOutputLine: (@Sendable (String) -> Void)? = nil
     ) async throws(CorralError) -> CommandOutput {
         let tool = (executable as NSString).lastPathComponent
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-
-        let state = RunState()
-        let finished = DispatchGroup()
-        finished.enter()
-        process.terminationHandler = { _ in finished.leave() }
+        let variables = environment ?? ProcessInfo.processInfo.environment
+        let command = HostCommand(
+            executable: executable, arguments: arguments,
+            environment: variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        let running: StreamingHostCommand
         do {
-            try process.run()
+            running = try command.startStreaming()
         } catch {
-            throw .unavailable("failed to \(action): cannot run \(executable): \(error)")
+            throw .unavailable("failed to \(action): cannot run \(executable): \(error.description)")
         }
-        let stdoutCollector = StreamCollector(fd: stdoutPipe.fileHandleForReading.fileDescriptor, onLine: onOutputLine)
-        let stderrCollector = StreamCollector(fd: stderrPipe.fileHandleForReading.fileDescriptor, onLine: nil)
-        for collector in [stdoutCollector, stderrCollector] {
-            finished.enter()
-            let thread = Thread {
-                collector.drain()
-                finished.leave()
-            }
-            thread.name = "corral-\(tool)-output"
-            thread.start()
-        }
-
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let deadline = DispatchWorkItem {
-            guard process.isRunning else { return }
-            state.withLock { $0.timedOut = true }
-            stop(process)
-        }
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: deadline)
-        defer { deadline.cancel() }
-
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                finished.notify(queue: .global()) { continuation.resume() }
+        let cancelled = CancelFlag()
+        let deadline = HostProcess.monotonicNanoseconds() + nanoseconds(timeout)
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let thread = Thread {
+                    continuation.resume(returning: pump(running, deadline: deadline, cancelled: cancelled, onLine: onOutputLine))
+                }
+                thread.name = "corral-\(tool)"
+                thread.start()
             }
         } onCancel: {
-            state.withLock { $0.cancelled = true }
-            stop(process)
+            cancelled.set()
+            running.signal(SIGTERM)
         }
-        withExtendedLifetime((stdoutPipe, stderrPipe)) {}
-
-        let outcome = state.withLock { $0 }
         if outcome.timedOut {
-            throw .timeout("failed to \(action): \(tool) did not finish within \(Int(seconds)) s")
+            let seconds = timeout.components.seconds
+            throw .timeout("failed to \(action): \(tool) did not finish within \(seconds) s")
         }
         if outcome.cancelled {
             throw .internal("failed to \(action): cancelled")
         }
-        let status = process.terminationReason == .uncaughtSignal
-            ? 128 + process.terminationStatus : process.terminationStatus
-        return CommandOutput(status: status, stdout: stdoutCollector.text, stderr: stderrCollector.text)
-    }
-
-    /// SIGTERM now, SIGKILL in 5 s if it is still running.
-    private static func stop(_ process: Process) {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        process.terminate()
-        DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
-            if process.isRunning { kill(pid, SIGKILL) }
-        }
+        return CommandOutput(
+            status: StreamingHostCommand.exitCode(outcome.status),
+            stdout: String(decoding: outcome.stdout, as: UTF8.self),
+            stderr: String(decoding: running.standardError(limit: outputLimit), as: UTF8.self))
     }
 
     private struct Outcome: Sendable {
+        var status: Int32
+        var stdout: [UInt8]
+        var timedOut: Bool
+        var cancelled: Bool
+    }
+
+    private final class CancelFlag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
+    }
+
+    /// Reads the child's output and waits for its exit, on the calling (own) thread.
+    private static func pump(
+        _ running: StreamingHostCommand, deadline: UInt64, cancelled: CancelFlag, onLine: (@Sendable (String) -> Void)?
+    ) -> Outcome {
+        var kept: [UInt8] = []
+        var line: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var outputOpen = true
+        var terminatedAt: UInt64?
         var timedOut = false
-        var cancelled = false
-    }
-
-    private final class RunState: Sendable {
-        private let outcome = Mutex(Outcome())
-        func withLock<R>(_ body: (inout Outcome) -> R) -> R { outcome.withLock { body(&$0) } }
-    }
-
-    /// Reads one pipe to its end, keeping the last `outputLimit` bytes and handing
-    /// out complete lines as they arrive.
-    private final class StreamCollector: Sendable {
-        private let fd: Int32
-        private let onLine: (@Sendable (String) -> Void)?
-        private let kept = Mutex<[UInt8]>([])
-
-        init(fd: Int32, onLine: (@Sendable (String) -> Void)?) {
-            self.fd = fd
-            self.onLine = onLine
-        }
-
-        var text: String { String(decoding: kept.withLock { $0 }, as: UTF8.self) }
-
-        func drain() {
-            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-            var line: [UInt8] = []
-            while true {
-                let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if count < 0, errno == EINTR { continue }
-                if count <= 0 { break }
-                kept.withLock { buffer in
-                    buffer.append(contentsOf: chunk[0..<count])
-                    if buffer.count > CommandRunner.outputLimit {
-                        buffer.removeFirst(buffer.count - CommandRunner.outputLimit)
-                    }
-                }
-                guard let onLine else { continue }
-                for byte in chunk[0..<count] {
-                    if byte == 0x0a || byte == 0x0d {
-                        if !line.isEmpty { onLine(String(decoding: line, as: UTF8.self)) }
-                        line.removeAll(keepingCapacity: true)
-                    } else if line.count < 4096 {
-                        line.append(byte)
-                    }
+        var exitedAt: UInt64?
+        while true {
+            let now = HostProcess.monotonicNanoseconds()
+            if terminatedAt == nil, now >= deadline || cancelled.isSet {
+                timedOut = !cancelled.isSet
+                running.signal(SIGTERM)
+                terminatedAt = now
+            }
+            if let terminatedAt, now >= terminatedAt + killGraceNanoseconds {
+                running.signal(SIGKILL)
+            }
+            if let exitedAt, !outputOpen || now >= exitedAt + drainNanoseconds { break }
+            let (readable, exited) = running.poll(milliseconds: 250, watchingExit: exitedAt == nil)
+            if exited, exitedAt == nil { exitedAt = HostProcess.monotonicNanoseconds() }
+            guard readable else { continue }
+            let count: Int
+            do {
+                count = try chunk.withUnsafeMutableBytes { (buffer) throws(SystemCallError) -> Int in try running.read(into: buffer) }
+            } catch {
+                count = 0
+            }
+            if count == 0 {
+                outputOpen = false
+                running.closeOutput()
+                continue
+            }
+            kept.append(contentsOf: chunk[0..<count])
+            if kept.count > outputLimit { kept.removeFirst(kept.count - outputLimit) }
+            guard let onLine else { continue }
+            for byte in chunk[0..<count] {
+                if byte == 0x0a || byte == 0x0d {
+                    if !line.isEmpty { onLine(String(decoding: line, as: UTF8.self)) }
+                    line.removeAll(keepingCapacity: true)
+                } else if line.count < 4096 {
+                    line.append(byte)
                 }
             }
-            if let onLine, !line.isEmpty { onLine(String(decoding: line, as: UTF8.self)) }
         }
+        if let onLine, !line.isEmpty { onLine(String(decoding: line, as: UTF8.self)) }
+        running.closeOutput()
+        let status = running.wait(milliseconds: -1) ?? SIGKILL
+        return Outcome(status: status, stdout: kept, timedOut: timedOut, cancelled: cancelled.isSet)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        let whole = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if whole.overflow { return UInt64.max / 2 }
+        return whole.partialValue + UInt64(max(attoseconds, 0) / 1_000_000_000)
     }
 }
