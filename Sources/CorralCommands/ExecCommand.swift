@@ -9,16 +9,23 @@ struct ExecCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec",
         abstract: "Run a command in a running instance.",
-        usage: "corral exec [-e KEY=VALUE]... [-w DIR] [-i] [--timeout SECONDS] NAME -- COMMAND [ARG...]",
+        usage: "corral exec [-e KEY=VALUE]... [-w DIR] [-i] [-t] [--timeout SECONDS] NAME -- COMMAND [ARG...]",
         discussion: """
-            The daemon answers once the command has ended: its standard output and \
-            standard error are then printed here as they are, byte for byte, and corral \
-            exits with the command's exit code (255 for a code outside 0-255). When the \
-            command could not be run, corral prints 'corral: <reason>' and exits with \
-            one of its own codes instead (see 'corral --help').
+            Without -i and -t the daemon answers once the command has ended: its \
+            standard output and standard error are then printed here as they are, byte \
+            for byte, and corral exits with the command's exit code (255 for a code \
+            outside 0-255). When the command could not be run, corral prints \
+            'corral: <reason>' and exits with one of its own codes instead (see \
+            'corral --help').
 
-            There is no interactive terminal yet: -t is refused, and with -i the whole \
-            of standard input is read before the command starts.
+            With -i, standard input is streamed to the command as it is typed or \
+            piped, and its output comes back as it is written. With -t the command \
+            gets a terminal (standard input must be one: this terminal is put in raw \
+            mode while the command runs and its size follows). -it runs a shell: \
+            corral exec -it web -- sh. Without a terminal, the first Ctrl-C is passed \
+            on to the command and a second one ends corral. --timeout and --json do \
+            not apply to -i and -t. A driver without interactive exec runs -i \
+            commands the buffered way: the whole of standard input first.
 
             Example:
               echo hello | corral exec -i -e GREETING=hi web -- sh -c 'cat; echo $GREETING'
@@ -34,10 +41,10 @@ struct ExecCommand: AsyncParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("The working directory inside the instance (absolute).", valueName: "dir"))
     var workdir: String?
 
-    @Flag(name: [.short, .long], help: "Read this standard input to its end and give it to the command.")
+    @Flag(name: [.short, .long], help: "Stream this standard input to the command.")
     var interactive = false
 
-    @Flag(name: [.short, .long], help: "Not available yet: commands run without a terminal.")
+    @Flag(name: [.short, .long], help: "Give the command a terminal (standard input must be one).")
     var tty = false
 
     @Option(
@@ -57,9 +64,12 @@ struct ExecCommand: AsyncParsableCommand {
     var command: [String] = []
 
     func validate() throws {
-        if tty {
-            throw ValidationError(
-                "-t/--tty is not available yet: exec runs commands without a terminal; use -i to give a command standard input")
+        if tty && !LocalTerminal.standardInputIsTerminal {
+            throw ValidationError("the input device is not a TTY: -t needs standard input to be a terminal (use -i alone to pipe input)")
+        }
+        if tty || interactive {
+            if timeout != nil { throw ValidationError("--timeout applies to exec without -i or -t") }
+            if global.json { throw ValidationError("--json applies to exec without -i or -t") }
         }
         if command.isEmpty { throw ValidationError("no command: corral exec NAME -- COMMAND [ARG...]") }
         if let workdir, !workdir.hasPrefix("/") {
@@ -71,6 +81,12 @@ struct ExecCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try global.makeClient()
+        if tty || interactive {
+            if let code = try await runAttached(client) {
+                if code != 0 { throw PassedExitStatus(exitCode: Int(code)) }
+                return
+            }
+        }
         let input = interactive ? try await StandardInput.readAll(limit: client.maxRequestBytes / 4 * 3) : nil
         let environment = try InstanceOptions.environment(env)
         let request = ExecRequestDTO(
@@ -88,6 +104,18 @@ struct ExecCommand: AsyncParsableCommand {
         }
         if result.exitCode != 0 {
             throw PassedExitStatus(exitCode: result.exitCode)
+        }
+    }
+
+    /// Runs the command over an interactive stream; nil when the instance's
+    /// driver has none and `-i` alone may fall back to the buffered exec.
+    private func runAttached(_ client: CorralClient) async throws -> Int32? {
+        let size = tty ? LocalTerminal.size().map { TerminalSizeDTO(cols: $0.columns, rows: $0.rows) } ?? ExecAttachQuery.defaultTerminal : nil
+        let query = ExecAttachQuery(command: command, env: try InstanceOptions.environment(env), cwd: workdir, terminal: size)
+        do {
+            return try await InteractiveExec(client: client, instance: instance, query: query, forwardInput: interactive).run()
+        } catch let error as CorralClientError where error.status == 501 && !tty {
+            return nil
         }
     }
 }

@@ -166,6 +166,12 @@ public protocol InstanceDriver: Sendable {
     /// Runs a command inside a running instance and returns its outcome.
     func exec(_ uuid: UUID, handle: DriverHandle, request: ExecRequest) async throws(CorralError) -> ExecResult
 
+    /// Starts a command inside a running instance with its standard streams
+    /// attached to the returned session, optionally on a terminal; the caller
+    /// must close the session.
+    func startExecSession(_ uuid: UUID, handle: DriverHandle, request: InteractiveExecRequest) async throws(CorralError)
+        -> any ExecSession
+
     /// Reads a file inside a running instance; the path cannot escape its root.
     func readFile(_ uuid: UUID, handle: DriverHandle, path: String) async throws(CorralError) -> [UInt8]
 
@@ -218,6 +224,12 @@ extension InstanceDriver {
 
     public func exec(_ uuid: UUID, handle: DriverHandle, request: ExecRequest) async throws(CorralError) -> ExecResult {
         throw .unsupported("failed to exec in instance: the \(name) driver cannot run commands in instances")
+    }
+
+    public func startExecSession(_ uuid: UUID, handle: DriverHandle, request: InteractiveExecRequest) async throws(CorralError)
+        -> any ExecSession
+    {
+        throw .unsupported("failed to attach to a command in instance: the \(name) driver cannot run interactive commands")
     }
 
     public func readFile(_ uuid: UUID, handle: DriverHandle, path: String) async throws(CorralError) -> [UInt8] {

@@ -76,7 +76,7 @@ extension ContainerDriver {
     }
 
     /// The process template of the running container: its `config.json` process.
-    private func containerProcess(_ paths: ContainerPaths) throws(CorralError) -> OCIRuntimeSpec.Process {
+    func containerProcess(_ paths: ContainerPaths) throws(CorralError) -> OCIRuntimeSpec.Process {
         guard let bytes = try? RawFile.read(paths.config, limit: 4 << 20) else {
             throw .invalidState("failed to exec in instance: its bundle is gone (\(paths.config))")
         }
@@ -87,7 +87,7 @@ extension ContainerDriver {
         }
     }
 
-    private static func validate(_ request: ExecRequest) throws(CorralError) {
+    static func validate(_ request: ExecRequest) throws(CorralError) {
         guard let first = request.command.first, !first.isEmpty else {
             throw .invalidArgument("invalid command: must name a program to run")
         }
@@ -106,7 +106,7 @@ extension ContainerDriver {
     }
 
     /// Maps crun's own error for an exec that did not run.
-    private static func execFailure(_ message: String) -> CorralError {
+    static func execFailure(_ message: String) -> CorralError {
         let lowered = message.lowercased()
         if lowered.contains("executable file") || lowered.contains("not found in $path") || lowered.contains("permission denied")
             || lowered.contains("no such file") {
@@ -120,16 +120,23 @@ extension ContainerDriver {
 
     /// SIGKILLs the process `crun exec` started, named in its pid file, if it is
     /// still in the container's cgroup (so a reused pid is never hit).
-    private static func killExecProcess(pidFile: String, cgroupPath: String) {
+    static func killExecProcess(pidFile: String, cgroupPath: String) {
+        signalExecProcess(pidFile: pidFile, cgroupPath: cgroupPath, SIGKILL)
+    }
+
+    /// Sends `signal` to the process `crun exec` started, named in its pid file,
+    /// if it is still in the container's cgroup; whether it was sent.
+    @discardableResult
+    static func signalExecProcess(pidFile: String, cgroupPath: String, _ signal: Int32) -> Bool {
         guard let bytes = try? RawFile.read(pidFile, limit: 64),
               let pid = Int32(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
               let start = HostProcess.startTime(of: pid),
               let pidfd = HostProcess.openPidfd(pid: pid, startTime: start)
-        else { return }
+        else { return false }
         defer { close(pidfd) }
         let cgroups = (try? FileSystem.readText("/proc/\(pid)/cgroup")) ?? ""
-        guard cgroups.split(separator: "\n").contains(where: { $0.hasSuffix(":\(cgroupPath)") }) else { return }
-        HostProcess.signal(pid: pid, startTime: start, SIGKILL)
+        guard cgroups.split(separator: "\n").contains(where: { $0.hasSuffix(":\(cgroupPath)") }) else { return false }
+        return HostProcess.signal(pid: pid, startTime: start, signal)
     }
 
     static func nanoseconds(_ duration: Duration) -> UInt64 {

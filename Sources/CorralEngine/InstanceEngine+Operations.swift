@@ -336,6 +336,16 @@ extension InstanceEngine {
         return try await driver.exec(record.uuid, handle: handle, request: request)
     }
 
+    /// Starts a command with attached streams inside a running instance; the
+    /// caller must close the session it gets.
+    public func startExecSession(_ nameOrUUID: String, _ request: InteractiveExecRequest) async throws(CorralError)
+        -> any ExecSession
+    {
+        guard !request.command.isEmpty else { throw .invalidArgument("invalid field 'command': must not be empty") }
+        let (record, driver, handle) = try runningInstance(nameOrUUID, needs: .exec, verb: "attach to a command in")
+        return try await driver.startExecSession(record.uuid, handle: handle, request: request)
+    }
+
     public func readFile(_ nameOrUUID: String, path: String) async throws(CorralError) -> [UInt8] {
         let (record, driver, handle) = try runningInstance(nameOrUUID, needs: .files, verb: "read a file of")
         return try await driver.readFile(record.uuid, handle: handle, path: path)

@@ -14,6 +14,9 @@ struct ExecRoutes: Sendable {
         v1.post("instances/:id/exec") { request, context in
             await APIResponse.handle { try await exec(request, id: try context.parameters.require("id")) }
         }
+        v1.post("instances/:id/exec/attach") { request, context in
+            await APIResponse.handle { try await attach(request, id: try context.parameters.require("id")) }
+        }
         v1.get("instances/:id/files") { request, context in
             await APIResponse.handle { try await readFile(request, id: try context.parameters.require("id")) }
         }
