@@ -135,6 +135,11 @@ def test_one_vm_through_its_whole_life(vdaemon: Daemon, netns: str) -> None:
     res = api.ok("GET", f"/v1/instances/{uuid}/files", params={"path": "/etc/hostname"})
     assert base64.b64decode(res["data"]["content"]).strip() == b"vm1"
 
+    # Metrics: the guest's memory in use (from the agent) and QEMU's CPU time.
+    metrics = api.ok("GET", f"/v1/instances/{uuid}/metrics")["data"]["instances"][0]
+    assert 0 < metrics["rss_bytes"] <= 128 << 20, metrics
+    assert metrics["cpu_time_ms"] > 0, metrics
+
     # A container on the same bridge reaches the VM by its private address.
     api.run("client", ["sleep", "300"], wait_s=60, driver="container", image=BUSYBOX)
     code, out, err = exec_in(api, "client", ["wget", "-qO-", f"http://{inst['private_ip']}/index.html"])
@@ -198,6 +203,22 @@ def test_the_cli_runs_a_vm(vdaemon: Daemon) -> None:
     assert cp.returncode == 0 and "hi" in cp.stdout.splitlines(), describe(cp)
     cp = run_cli(["rm", "vm-cli"], host=host, timeout=60)
     assert cp.returncode == 0, describe(cp)
+
+
+def test_a_failing_vm_is_restarted_by_its_policy(vdaemon: Daemon) -> None:
+    api = vdaemon.api
+    inst = api.create(
+        name="vm-again", driver="vm", image=BUSYBOX, memory_mb=128, autostart=True, restart_policy="on-failure",
+        args=["sh", "-c", "echo vm-again-run; sleep 1; exit 1"], timeout=BOOT_S + 30,
+    )
+    uuid = inst["uuid"]
+    poll(lambda: (api.get(uuid) or {}).get("restart_count", 0) >= 1, timeout=BOOT_S, what="a restart after exit 1")
+    poll(lambda: api.logs(uuid).count(b"vm-again-run") >= 2, timeout=BOOT_S,
+         what="the workload's second run in the log")
+    api.stop(uuid, force=True)
+    api.wait_state(uuid, "stopped", timeout=60)
+    poll(lambda: not qemu_pids(uuid), timeout=20, what="QEMU to exit")
+    api.ok("DELETE", f"/v1/instances/{uuid}", timeout=60)
 
 
 def test_a_forced_stop_ends_the_vm_at_once(vdaemon: Daemon) -> None:

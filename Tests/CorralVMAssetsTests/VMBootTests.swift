@@ -166,7 +166,8 @@ import Testing
         defer { Self.stop(process) }
         let client = try AgentWireClient(path: socketPath, seconds: 10)
         // Runs as nobody with a supplementary group, to show the identity is applied.
-        let workload = "trap 'echo got-term; exit 3' TERM; id > /tmp/trapped; while true; do sleep 1; done"
+        // The file appears whole (renamed into place), so its existence means its content is there.
+        let workload = "trap 'echo got-term; exit 3' TERM; id > /tmp/id && mv /tmp/id /tmp/trapped; while true; do sleep 1; done"
         try client.send(
             AgentWire.frame(
                 .configure, 1,
