@@ -10,6 +10,7 @@ packages=(
   iproute2         # network namespaces, veths, bridges
   nftables         # egress NAT for the bridge
   crun             # the OCI runtime of the container driver
+  runc             # the other OCI runtime it can use (--container-runtime runc)
   umoci            # unpacks OCI images into root filesystems
   skopeo           # pulls and imports OCI images
   busybox-static   # the built-in busybox base image

@@ -180,3 +180,25 @@ def test_container_lifecycle_through_the_sdk(cdaemon_tcp: Daemon, netns: str) ->
         capture_output=True, text=True, env=env, timeout=180,
     )
     assert res.returncode == 0, f"stdout:\n{res.stdout}\nstderr:\n{res.stderr}\n{cdaemon_tcp.log_tail()}"
+
+
+@pytest.mark.skipif(not _have("runc"), reason="needs runc (make test installs it)")
+def test_runc_can_be_chosen_for_new_containers(netns: str, corral_bins: dict[str, str]) -> None:
+    d = Daemon.fresh(tcp=False, netns=netns, extra_args=["--container-runtime", "runc"])
+    try:
+        d.start()
+        api = d.api
+        drivers = api.ok("GET", "/v1/drivers")["data"]["drivers"]
+        container = next(x for x in drivers if x["name"] == "container")
+        assert any(n.startswith("runc (new containers)") for n in container["notes"]), container
+        run_container(api, "under-runc", ["sh", "-c", "echo hi-from-runc; sleep 300"])
+        poll(lambda: b"hi-from-runc" in api.logs("under-runc"), timeout=10, what="the output in the log")
+        code, out, _ = exec_in(api, "under-runc", ["cat", "/etc/hostname"])
+        assert (code, out) == (0, b"under-runc\n")
+        uuid = api.must_get("under-runc")["uuid"]
+        assert (d.state_dir / "runc" / uuid).exists()
+        api.ok("DELETE", "/v1/instances/under-runc", timeout=60)
+        assert not (d.state_dir / "runc" / uuid).exists()
+    finally:
+        for note in d.teardown():
+            print("teardown:", note)

@@ -67,13 +67,13 @@ extension ContainerDriver {
     }
 
     /// Removes every host resource of a stopped container except its log and its
-    /// writable layer: a shim still running is ended first, then crun's container
-    /// (`crun delete --force`), the cgroups in every hierarchy, the network
+    /// writable layer: a shim still running is ended first, then the runtime's
+    /// container (`delete --force`), the cgroups in every hierarchy, the network
     /// attachment and the run's files. Nothing of the instance was ever mounted on
     /// the host. Idempotent.
     public func cleanup(_ uuid: UUID) async throws(CorralError) {
         await supervisor.endLiveShim(uuid)
-        if let runtime { try await deleteContainer(uuid, crun: runtime, verb: "clean up instance") }
+        try await deleteContainer(uuid, verb: "clean up instance")
         let cgroup = cgroup(uuid)
         if supervisor.layout != .none { try await cgroup.remove() }
         try cgroup.removeForeignDirectories()

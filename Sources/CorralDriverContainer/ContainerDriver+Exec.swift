@@ -25,7 +25,7 @@ extension ContainerDriver {
     /// when it is still running after `request.timeout` (it is then killed).
     public func exec(_ uuid: UUID, handle: DriverHandle, request: ExecRequest) async throws(CorralError) -> ExecResult {
         try Self.validate(request)
-        let crun = try crun("exec in instance")
+        let runtime = try runtime("exec in instance", for: handle)
         let watcher = try supervisor.watcher("exec in")
         guard HostProcess.isAlive(pid: handle.workloadPID, startTime: handle.workloadStartTime) else {
             throw .invalidState("failed to exec in instance: it is not running")
@@ -52,7 +52,7 @@ extension ContainerDriver {
             throw CorralError(.internal, "failed to exec in instance: cannot write \(processFile)", cause: error)
         }
 
-        let command = crun.command(
+        let command = runtime.command(
             ["exec", "--process=\(processFile)", "--pid-file=\(pidFile)", Self.containerID(uuid)],
             errorLog: errorLog, stdin: request.stdin, outputLimit: Self.execOutputLimit
         )
@@ -69,7 +69,7 @@ extension ContainerDriver {
             throw .timeout("failed to exec in instance: '\(request.command[0])' did not finish within \(request.timeout)")
         }
         let exitCode = outcome.exitCode ?? 128 + (outcome.signal ?? 0)
-        if exitCode != 0, let error = CrunRuntime.errors(inLog: errorLog).last {
+        if exitCode != 0, let error = OCIRuntime.errors(inLog: errorLog).last {
             throw Self.execFailure(error)
         }
         return ExecResult(exitCode: exitCode, stdout: outcome.stdout, stderr: outcome.stderr)

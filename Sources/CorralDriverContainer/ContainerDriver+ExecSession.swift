@@ -33,7 +33,7 @@ extension ContainerDriver {
     {
         let verb = "attach to a command in instance"
         try Self.validate(ExecRequest(command: request.command, env: request.env, workingDirectory: request.workingDirectory))
-        let crun = try crun(verb)
+        let runtime = try runtime(verb, for: handle)
         let watcher = try supervisor.watcher(verb)
         guard HostProcess.isAlive(pid: handle.workloadPID, startTime: handle.workloadStartTime) else {
             throw .invalidState("failed to \(verb): it is not running")
@@ -49,7 +49,7 @@ extension ContainerDriver {
 
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let processFile = paths.instance.file("exec-\(id).json")
-        let files = CrunExecSession.Files(
+        let files = RuntimeExecSession.Files(
             pidFile: paths.instance.file("exec-\(id).pid"), errorLog: paths.instance.file("exec-\(id).log"),
             cgroupPath: "/\(cgroup(uuid).relativePath)",
             removeAtEnd: [paths.instance.file("exec-\(id).pid"), paths.instance.file("exec-\(id).log"), processFile])
@@ -62,12 +62,12 @@ extension ContainerDriver {
         }
         var arguments = ["exec", "--process=\(processFile)", "--pid-file=\(files.pidFile)"]
 
-        let session: CrunExecSession
+        let session: RuntimeExecSession
         if let size = request.terminal {
             let socket = try ConsoleSocket(preferredPath: paths.instance.file("exec-\(id).sock"))
             defer { socket.remove() }
             arguments.append("--console-socket=\(socket.path)")
-            let command = crun.command(arguments + [Self.containerID(uuid)], errorLog: files.errorLog)
+            let command = runtime.command(arguments + [Self.containerID(uuid)], errorLog: files.errorLog)
             let started = try Self.startCrun(command, stdin: nil, stdout: nil, stderr: nil, verb: verb)
             undo.add { Self.abandon(started, files: files) }
             let master: Int32
@@ -76,27 +76,27 @@ extension ContainerDriver {
                     watcher: watcher, crunPidfd: started.pidfd,
                     deadline: HostProcess.monotonicNanoseconds() + Self.consoleTimeoutNanoseconds)
             } catch {
-                let crunError = CrunRuntime.errors(inLog: files.errorLog).last
+                let crunError = OCIRuntime.errors(inLog: files.errorLog).last
                 throw crunError.map { Self.execFailure($0) } ?? error
             }
             _ = corral_terminal_set_size(master, size.columns, size.rows)
             let flags = fcntl(master, F_GETFL)
             _ = fcntl(master, F_SETFL, flags | O_NONBLOCK)
-            session = try CrunExecSession(
+            session = try RuntimeExecSession(
                 descriptors: .init(crunPID: started.pid, pidfd: started.pidfd, input: master, stdout: master, stderr: nil, terminal: true),
                 files: files)
         } else {
             let pipes = try Self.makePipes(verb: verb)
             undo.add { for fd in [pipes.stdin.write, pipes.stdout.read, pipes.stderr.read] { close(fd) } }
             defer { for fd in [pipes.stdin.read, pipes.stdout.write, pipes.stderr.write] { close(fd) } }
-            let command = crun.command(arguments + [Self.containerID(uuid)], errorLog: files.errorLog)
+            let command = runtime.command(arguments + [Self.containerID(uuid)], errorLog: files.errorLog)
             let started = try Self.startCrun(
                 command, stdin: pipes.stdin.read, stdout: pipes.stdout.write, stderr: pipes.stderr.write, verb: verb)
             undo.add { Self.abandon(started, files: files) }
             for fd in [pipes.stdin.write, pipes.stdout.read, pipes.stderr.read] {
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             }
-            session = try CrunExecSession(
+            session = try RuntimeExecSession(
                 descriptors: .init(
                     crunPID: started.pid, pidfd: started.pidfd, input: pipes.stdin.write, stdout: pipes.stdout.read,
                     stderr: pipes.stderr.read, terminal: false),
@@ -130,7 +130,7 @@ extension ContainerDriver {
     }
 
     /// Kills and reaps a crun whose session never started.
-    private static func abandon(_ started: StartedCrun, files: CrunExecSession.Files) {
+    private static func abandon(_ started: StartedCrun, files: RuntimeExecSession.Files) {
         killExecProcess(pidFile: files.pidFile, cgroupPath: files.cgroupPath)
         Glibc.kill(started.pid, SIGKILL)
         var exited = [pollfd(fd: started.pidfd, events: Int16(POLLIN), revents: 0)]

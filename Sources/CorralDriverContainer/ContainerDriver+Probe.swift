@@ -29,13 +29,24 @@ extension ContainerDriver {
         }
         if let error = supervisor.watcherFailure { missing("cannot watch processes: \(error)") }
 
-        if let runtime, let watcher = try? supervisor.watcher("probe") {
-            switch await runtime.version(watcher: watcher) {
-            case .success(let version): notes.append("crun: \(runtime.executable) (\(version)), state in \(runtime.stateRoot)")
-            case .failure(let error): missing("crun at \(runtime.executable) does not run: \(error.message)")
+        if let watcher = try? supervisor.watcher("probe") {
+            for kind in OCIRuntimeKind.allCases {
+                let chosen = kind == runtimeKind ? " (new containers)" : ""
+                guard let runtime = runtimes[kind] else {
+                    if kind == runtimeKind { missing("\(kind.rawValue) not found on PATH (Debian package \(kind.rawValue))") }
+                    continue
+                }
+                switch await runtime.version(watcher: watcher) {
+                case .success(let version):
+                    notes.append("\(runtime.name)\(chosen): \(runtime.executable) (\(version)), state in \(runtime.stateRoot)")
+                case .failure(let error):
+                    if kind == runtimeKind {
+                        missing("\(runtime.name) at \(runtime.executable) does not run: \(error.message)")
+                    } else {
+                        notes.append("\(runtime.name) at \(runtime.executable) does not run: \(error.message)")
+                    }
+                }
             }
-        } else if runtime == nil {
-            missing("crun not found on PATH (Debian package crun)")
         }
 
         let layout = supervisor.layout
@@ -59,7 +70,7 @@ extension ContainerDriver {
             }
             notes.append(
                 "hybrid cgroup host: cgroup2 at \(controllers.joined(separator: ", ")) beside the v1 controllers; "
-                    + "crun refuses hybrid hosts ('cgroups in hybrid mode not supported'), so corral-shim and every crun "
+                    + "crun refuses hybrid hosts ('cgroups in hybrid mode not supported'), so corral-shim and every runtime "
                     + "invocation run in a private mount namespace with \(hiddenMounts.joined(separator: ", ")) unmounted, "
                     + "and containers use the v1 hierarchies"
             )

@@ -23,7 +23,7 @@ extension ContainerDriver {
         let requested = HostProcess.monotonicNanoseconds()
         let spec = request.spec
         let digest = try PinnedImage.digest(spec.image, driver: name)
-        let crun = try crun("start instance")
+        let runtime = try runtime("start instance")
         _ = try supervisor.watcher("start")
         let uuid = request.uuid
         let paths = paths(uuid)
@@ -41,8 +41,8 @@ extension ContainerDriver {
         do throws(CorralError) {
             try prepareDirectories(paths, undo: &undo)
             // A container of an earlier run that nobody cleaned up would block the id.
-            try await deleteContainer(uuid, crun: crun, verb: "start instance")
-            undo.push { [self] in try? await deleteContainer(uuid, crun: crun, verb: "start instance") }
+            try await deleteContainer(uuid, verb: "start instance")
+            undo.push { [self] in try? await deleteContainer(uuid, verb: "start instance") }
 
             let cgroup = cgroup(uuid)
             try cgroup.create(limits: CgroupLimits(
@@ -73,8 +73,8 @@ extension ContainerDriver {
 
             let parameters = ShimParameters(
                 instanceDirectory: paths.directory,
-                executable: crun.executable,
-                arguments: crun.runArguments(
+                executable: runtime.executable,
+                arguments: runtime.runArguments(
                     id: Self.containerID(uuid), bundle: paths.bundle, pidFile: paths.initPID, errorLog: paths.runtimeLog
                 ),
                 environment: ["PATH=\(ExecutableLookup.defaultSearchPath)"],
@@ -95,12 +95,12 @@ extension ContainerDriver {
             let launched = try await supervisor.launch(
                 uuid, parameters: parameters, deadline: requested + Self.readyTimeoutNanoseconds
             ) { failure in
-                Self.startFailure(failure, crunErrors: CrunRuntime.errors(inLog: paths.runtimeLog))
+                Self.startFailure(failure, runtime: runtime.name, errors: OCIRuntime.errors(inLog: paths.runtimeLog))
             }
             undo.commit()
 
             var handle = launched.handle
-            handle.attributes["runtime"] = "crun"
+            handle.attributes["runtime"] = runtime.name
             if let attachment {
                 handle.attributes["ip"] = attachment.ip
                 handle.attributes["mac"] = attachment.mac
@@ -171,18 +171,18 @@ extension ContainerDriver {
         try? FileSystem.removeTree(paths.bundle)
     }
 
-    /// Maps the shim's report of a failed start to an error; crun's own messages
-    /// explain a `runtime` failure best.
-    static func startFailure(_ failure: ShimSupervisor.StartFailure, crunErrors: [String]) -> CorralError {
+    /// Maps the shim's report of a failed start to an error; the runtime's own
+    /// messages explain a `runtime` failure best.
+    static func startFailure(_ failure: ShimSupervisor.StartFailure, runtime: String, errors: [String]) -> CorralError {
         switch failure.stage {
         case "runtime":
-            let message = crunErrors.last ?? failure.message
+            let message = errors.last ?? failure.message
             let lowered = message.lowercased()
             if lowered.contains("executable file") || lowered.contains("not found in $path")
                 || (lowered.contains("exec") && lowered.contains("permission denied")) {
                 return .invalidArgument("failed to start instance: \(message)")
             }
-            return .internal("failed to start instance: crun: \(message)")
+            return .internal("failed to start instance: \(runtime): \(message)")
         case "mounts", "rootfs", "cgroup":
             return .unavailable("failed to start instance: \(failure.message)")
         default:
@@ -190,17 +190,18 @@ extension ContainerDriver {
         }
     }
 
-    /// Deletes the crun container of the instance if crun has one (`crun delete
+    /// Deletes the instance's container from every runtime that has one (`delete
     /// --force`, which kills what still runs in it). Idempotent.
-    func deleteContainer(_ uuid: UUID, crun: CrunRuntime, verb: String) async throws(CorralError) {
+    func deleteContainer(_ uuid: UUID, verb: String) async throws(CorralError) {
         let id = Self.containerID(uuid)
-        guard RawFile.exists(crun.stateDirectory(id)) else { return }
-        let watcher = try supervisor.watcher(verb)
-        let outcome = try await crun.command(["delete", "--force", id]).run(
-            watcher: watcher, deadline: HostProcess.monotonicNanoseconds() + Self.runtimeTimeoutNanoseconds
-        )
-        guard RawFile.exists(crun.stateDirectory(id)) else { return }
-        let reason = outcome.timedOut || outcome.interrupted ? "did not finish" : outcome.errorText
-        throw .internal("failed to \(verb): crun delete --force \(id) failed: \(reason)")
+        for runtime in runtimes.values where RawFile.exists(runtime.stateDirectory(id)) {
+            let watcher = try supervisor.watcher(verb)
+            let outcome = try await runtime.command(["delete", "--force", id]).run(
+                watcher: watcher, deadline: HostProcess.monotonicNanoseconds() + Self.runtimeTimeoutNanoseconds
+            )
+            guard RawFile.exists(runtime.stateDirectory(id)) else { continue }
+            let reason = outcome.timedOut || outcome.interrupted ? "did not finish" : outcome.errorText
+            throw .internal("failed to \(verb): \(runtime.name) delete --force \(id) failed: \(reason)")
+        }
     }
 }

@@ -27,8 +27,10 @@ import Musl
 /// across stop and start until `destroy`), and the runtime files of the current
 /// run: `bundle/` (`config.json` and the `rootfs` mount point), `shim.params`,
 /// `state`, `exit`, `init.pid`, `runtime.log`, `hosts`, `hostname`, `resolv.conf`.
-/// crun's own state lives in `<stateDirectory>/crun/<uuid>/` while the container
-/// exists; the container id is the instance uuid.
+/// The runtime's own state lives in `<stateDirectory>/<crun|runc>/<uuid>/` while
+/// the container exists; the container id is the instance uuid. New containers
+/// run under the configured runtime; each keeps the one it started with (its
+/// handle names it) for exec, deletion and cleanup.
 public final class ContainerDriver: InstanceDriver {
     public let name = "container"
     public let capabilities: DriverCapabilities
@@ -37,8 +39,10 @@ public final class ContainerDriver: InstanceDriver {
     let images: any ImageProvider
     let networking: (any ContainerNetworking)?
     let logger: Logger
-    /// nil when crun is not installed.
-    let runtime: CrunRuntime?
+    /// The runtime new containers run under.
+    public let runtimeKind: OCIRuntimeKind
+    /// Every runtime installed on this host, by kind.
+    let runtimes: [OCIRuntimeKind: OCIRuntime]
     let logBoundBytes: Int
     let maxProcesses: Int
     /// cgroup2 mounts hidden from crun (a hybrid host); empty otherwise.
@@ -55,14 +59,16 @@ public final class ContainerDriver: InstanceDriver {
 
     /// - Parameters:
     ///   - stateDirectory: Instances live in `<stateDirectory>/instances/<uuid>/`,
-    ///     crun's state in `<stateDirectory>/crun/`.
+    ///     each runtime's state in `<stateDirectory>/<crun|runc>/`.
     ///   - shimPath: The `corral-shim` executable.
     ///   - cgroupParent: Each instance's cgroup is `<parent>/<uuid>` in every hierarchy
     ///     (crun's `linux.cgroupsPath` is `/<parent>/<uuid>`).
     ///   - images: Gives each pinned image's read-only root file system and config.
     ///   - networking: Prepares each container's network namespace; nil: each
     ///     container gets a namespace of its own with loopback only.
-    ///   - crunPath: The crun executable; looked up on `PATH` when nil.
+    ///   - runtime: The OCI runtime new containers run under.
+    ///   - runtimePaths: Executables of the runtimes; each is looked up on `PATH`
+    ///     when absent.
     ///   - logBoundBytes: Bound on each instance's retained log.
     ///   - maxProcesses: The pids limit of each container.
     ///   - cgroupLayout: The host's cgroup hierarchies; detected when nil.
@@ -73,7 +79,8 @@ public final class ContainerDriver: InstanceDriver {
         cgroupParent: String = "corral",
         images: any ImageProvider,
         networking: (any ContainerNetworking)? = nil,
-        crunPath: String? = nil,
+        runtime: OCIRuntimeKind = .crun,
+        runtimePaths: [OCIRuntimeKind: String] = [:],
         logBoundBytes: Int = 8 << 20,
         maxProcesses: Int = 4096,
         cgroupLayout: CgroupLayout? = nil,
@@ -89,9 +96,15 @@ public final class ContainerDriver: InstanceDriver {
         self.logBoundBytes = max(logBoundBytes, 2)
         self.maxProcesses = maxProcesses
         self.hiddenMounts = hidden
-        runtime = (crunPath ?? ExecutableLookup.resolve("crun")).map {
-            CrunRuntime(executable: $0, stateRoot: "\(stateDirectory)/crun", hiddenMounts: hidden)
+        runtimeKind = runtime
+        var runtimes: [OCIRuntimeKind: OCIRuntime] = [:]
+        for kind in OCIRuntimeKind.allCases {
+            if let executable = runtimePaths[kind] ?? ExecutableLookup.resolve(kind.rawValue) {
+                runtimes[kind] = OCIRuntime(
+                    kind: kind, executable: executable, stateRoot: "\(stateDirectory)/\(kind.rawValue)", hiddenMounts: hidden)
+            }
         }
+        self.runtimes = runtimes
         supervisor = ShimSupervisor(
             driverName: "container", stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,
             layout: layout, events: events, notify: ShimSupervisor.Notice.logger(logger, noun: "container")
@@ -114,8 +127,13 @@ public final class ContainerDriver: InstanceDriver {
 
     func cgroup(_ uuid: UUID) -> InstanceCgroup { supervisor.cgroup(uuid) }
 
-    func crun(_ verb: String) throws(CorralError) -> CrunRuntime {
-        guard let runtime else { throw .unavailable("failed to \(verb): crun is not installed on this host") }
+    /// The runtime of the container `handle` describes (the one it was started
+    /// with), or for a new container (nil) the configured one.
+    func runtime(_ verb: String, for handle: DriverHandle? = nil) throws(CorralError) -> OCIRuntime {
+        let kind = handle.map { OCIRuntimeKind(rawValue: $0.attributes["runtime"] ?? "") ?? .crun } ?? runtimeKind
+        guard let runtime = runtimes[kind] else {
+            throw .unavailable("failed to \(verb): \(kind.rawValue) is not installed on this host (Debian package \(kind.rawValue))")
+        }
         return runtime
     }
 

@@ -64,6 +64,9 @@ struct Corrald: AsyncParsableCommand {
     @Option(name: .customLong("subnet"), help: "The IPv4 subnet of the bridge (CIDR).")
     var subnet: String = "10.88.0.0/16"
 
+    @Option(name: .customLong("container-runtime"), help: "The OCI runtime new containers run under: crun or runc.")
+    var containerRuntime: String = "crun"
+
     @Option(name: .customLong("vm-accel"), help: "How VMs run: kvm, tcg, or auto (probe KVM once, else TCG).")
     var vmAccelerator: String = "auto"
 
@@ -89,6 +92,9 @@ struct Corrald: AsyncParsableCommand {
         if let listen { _ = try Self.parseListen(listen) }
         guard maxMemoryMB >= 4 else { throw ValidationError("invalid --max-memory-mb: must be at least 4") }
         guard maxVCPUs >= 1 else { throw ValidationError("invalid --max-vcpus: must be at least 1") }
+        guard OCIRuntimeKind(rawValue: containerRuntime) != nil else {
+            throw ValidationError("invalid --container-runtime '\(containerRuntime)': expected crun or runc")
+        }
         guard VMAcceleratorChoice(rawValue: vmAccelerator) != nil else {
             throw ValidationError("invalid --vm-accel '\(vmAccelerator)': expected kvm, tcg or auto")
         }
@@ -155,6 +161,7 @@ struct Corrald: AsyncParsableCommand {
             cgroupParent: cgroupParent,
             images: images,
             networking: networking,
+            runtime: OCIRuntimeKind(rawValue: containerRuntime) ?? .crun,
             events: events,
             logger: Logger(label: "corral.driver.container")
         )

@@ -148,12 +148,40 @@ struct ContainerDriverTests {
         try await withFixture { fixture in
             let probe = await fixture.driver.probe()
             #expect(probe.available, "\(probe.notes)")
-            #expect(probe.notes.contains { $0.hasPrefix("crun: ") && $0.contains("version") })
+            #expect(probe.notes.contains { $0.hasPrefix("crun (new containers): ") && $0.contains("version") })
             #expect(probe.notes.contains("overlayfs: available"))
             let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
             if !CgroupLayout.hybridUnifiedMounts(mountinfo: mountinfo).isEmpty {
                 #expect(probe.notes.contains { $0.hasPrefix("hybrid cgroup host") && $0.contains("private mount namespace") })
             }
+        }
+    }
+
+    @Test func runcRunsExecsAndDeletesAContainerAndKeepsItsRuntime() async throws {
+        guard ExecutableLookup.resolve("runc") != nil else {
+            print("skipping runc test: runc is not installed (Debian package runc)")
+            return
+        }
+        try await withFixture(runtime: .runc) { fixture in
+            let (uuid, started) = try await fixture.start(["sh", "-c", "echo hi-runc; sleep 60"])
+            #expect(started.handle.attributes["runtime"] == "runc")
+            #expect(FileManager.default.fileExists(atPath: fixture.runtimeState(uuid, .runc)))
+            #expect(!FileManager.default.fileExists(atPath: fixture.crunState(uuid)))
+            #expect(await eventually { fixture.logText(uuid) == "hi-runc\n" })
+            let result = try await fixture.driver.exec(uuid, handle: started.handle, request: ExecRequest(command: ["cat", "/etc/hostname"]))
+            #expect(result.exitCode == 0 && String(decoding: result.stdout, as: UTF8.self) == "box\n")
+
+            // A daemon now configured for crun still runs this container's commands with runc.
+            let restarted = fixture.restartedDriver(sink: CollectingSink())
+            guard case .running(let handle) = await restarted.adopt(uuid, handle: started.handle) else {
+                Issue.record("the runc container was not adopted")
+                return
+            }
+            #expect(try await restarted.exec(uuid, handle: handle, request: ExecRequest(command: ["true"])).exitCode == 0)
+            try await restarted.kill(uuid, handle: handle)
+            try await restarted.destroy(uuid)
+            #expect(!FileManager.default.fileExists(atPath: fixture.runtimeState(uuid, .runc)))
+            #expect(!FileManager.default.fileExists(atPath: fixture.instanceDirectory(uuid)))
         }
     }
 }

@@ -152,7 +152,7 @@ final class ContainerFixture: Sendable {
     private let started = Mutex<Set<UUID>>([])
     private let drivers = Mutex<[ContainerDriver]>([])
 
-    init(networking: (any ContainerNetworking)? = nil) throws {
+    init(networking: (any ContainerNetworking)? = nil, runtime: OCIRuntimeKind = .crun) throws {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let base = NSTemporaryDirectory() + "corral-container-test-\(suffix)"
         stateDirectory = "\(base)/state"
@@ -164,7 +164,7 @@ final class ContainerFixture: Sendable {
         image = images.add(rootfs: rootfs, config: ImageRuntimeConfig(env: ["PATH=/bin", "IMAGE_ONLY=from-image"]))
         driver = ContainerDriver(
             stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent, images: images,
-            networking: networking, events: sink, logger: Logger(label: "test")
+            networking: networking, runtime: runtime, events: sink, logger: Logger(label: "test")
         )
         drivers.withLock { $0.append(driver) }
     }
@@ -199,7 +199,11 @@ final class ContainerFixture: Sendable {
     }
 
     func crunState(_ uuid: UUID) -> String {
-        "\(stateDirectory)/crun/\(uuid.uuidString.lowercased())"
+        runtimeState(uuid, .crun)
+    }
+
+    func runtimeState(_ uuid: UUID, _ runtime: OCIRuntimeKind) -> String {
+        "\(stateDirectory)/\(runtime.rawValue)/\(uuid.uuidString.lowercased())"
     }
 
     /// The retained log as text, read synchronously so it can be polled.
@@ -233,9 +237,10 @@ final class ContainerFixture: Sendable {
 
 func withFixture(
     networking: (any ContainerNetworking)? = nil,
+    runtime: OCIRuntimeKind = .crun,
     _ body: (ContainerFixture) async throws -> Void
 ) async throws {
-    let fixture = try ContainerFixture(networking: networking)
+    let fixture = try ContainerFixture(networking: networking, runtime: runtime)
     do {
         try await body(fixture)
     } catch {

@@ -20,7 +20,7 @@ import Musl
 /// a buffer. That thread alone closes the output descriptors and reaps crun.
 /// Input is written from the caller's task with non-blocking writes; when the
 /// command does not read, the writer waits in short sleeps.
-final class CrunExecSession: ExecSession {
+final class RuntimeExecSession: ExecSession {
     struct Descriptors: Sendable {
         /// The crun process, a child of the daemon.
         var crunPID: Int32
@@ -255,7 +255,7 @@ final class CrunExecSession: ExecSession {
     /// own error when the command could not be run.
     private func finalEvent(_ status: Int32) -> ExecSessionEvent {
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f
-        if code != 0, let error = CrunRuntime.errors(inLog: files.errorLog).last {
+        if code != 0, let error = OCIRuntime.errors(inLog: files.errorLog).last {
             return .failed(ContainerDriver.execFailure(error))
         }
         return .exited(code)
