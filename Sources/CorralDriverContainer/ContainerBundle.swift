@@ -55,45 +55,18 @@ struct ContainerBundle: Sendable {
 
     static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-    /// The command the container runs; empty when neither the request nor the image names one.
-    static func arguments(image: ImageRuntimeConfig, args: [String]) -> [String] {
-        image.entrypoint + (args.isEmpty ? image.cmd : args)
-    }
-
-    /// The container's environment, as `KEY=VALUE`.
-    static func environment(image: ImageRuntimeConfig, overrides: [String: String], defaults: [(String, String)]) -> [String] {
-        var seen: Set<String> = []
-        var out: [String] = []
-        for entry in image.env {
-            let key = String(entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            guard !key.isEmpty, seen.insert(key).inserted else { continue }
-            if let value = overrides[key] {
-                out.append("\(key)=\(value)")
-            } else {
-                out.append(entry.contains("=") ? entry : "\(entry)=")
-            }
-        }
-        for key in overrides.keys.sorted() where seen.insert(key).inserted {
-            out.append("\(key)=\(overrides[key] ?? "")")
-        }
-        for (key, value) in defaults where seen.insert(key).inserted {
-            out.append("\(key)=\(value)")
-        }
-        return out
-    }
-
     /// The spec, or `invalidArgument` when there is no command to run.
     func runtimeSpec() throws(CorralError) -> OCIRuntimeSpec {
-        let args = Self.arguments(image: image, args: spec.args)
+        let args = image.command(args: spec.args)
         guard !args.isEmpty else {
             throw .invalidArgument(
                 "failed to start instance: the image sets no Entrypoint or Cmd, so args must name the command to run"
             )
         }
-        let env = Self.environment(image: image, overrides: spec.env, defaults: [
+        let env = image.environment(overrides: spec.env, defaults: [
             ("PATH", ExecutableLookup.defaultSearchPath), ("HOSTNAME", name), ("HOME", user.home),
         ])
-        let cwd = image.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
+        let cwd = image.workingDirectory
         let capabilities = Self.defaultCapabilities
         let memory = Int64(spec.memoryMB) * 1024 * 1024
 

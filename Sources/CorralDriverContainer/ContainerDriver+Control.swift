@@ -74,9 +74,7 @@ extension ContainerDriver {
     public func cleanup(_ uuid: UUID) async throws(CorralError) {
         await supervisor.endLiveShim(uuid)
         try await deleteContainer(uuid, verb: "clean up instance")
-        let cgroup = cgroup(uuid)
-        if supervisor.layout != .none { try await cgroup.remove() }
-        try cgroup.removeForeignDirectories()
+        try await supervisor.removeCgroups(uuid)
         await networking?.detach(uuid)
         removeRuntimeFiles(paths(uuid))
     }
@@ -85,11 +83,6 @@ extension ContainerDriver {
     /// Idempotent.
     public func destroy(_ uuid: UUID) async throws(CorralError) {
         try await cleanup(uuid)
-        let directory = paths(uuid).directory
-        do {
-            try FileSystem.removeTree(directory)
-        } catch {
-            throw CorralError(.internal, "failed to destroy instance: cannot remove \(directory)", cause: error)
-        }
+        try supervisor.removeInstanceDirectory(uuid)
     }
 }

@@ -43,7 +43,7 @@ extension ContainerDriver {
 
         var process = try containerProcess(paths)
         process.args = request.command
-        process.env = ContainerBundle.environment(image: ImageRuntimeConfig(env: process.env), overrides: request.env, defaults: [])
+        process.env = ImageRuntimeConfig(env: process.env).environment(overrides: request.env, defaults: [])
         if let directory = request.workingDirectory { process.cwd = directory }
         process.terminal = request.terminal != nil
 

@@ -23,11 +23,6 @@ extension ProcessDriver {
     /// directory with the log. Idempotent.
     public func destroy(_ uuid: UUID) async throws(CorralError) {
         try await cleanup(uuid)
-        let directory = paths(uuid).directory
-        do {
-            try FileSystem.removeTree(directory)
-        } catch {
-            throw CorralError(.internal, "failed to destroy instance: cannot remove \(directory)", cause: error)
-        }
+        try supervisor.removeInstanceDirectory(uuid)
     }
 }

@@ -148,9 +148,7 @@ extension VMDriver {
     public func cleanup(_ uuid: UUID) async throws(CorralError) {
         await supervisor.endLiveShim(uuid)
         channels.remove(uuid)
-        let cgroup = cgroup(uuid)
-        if supervisor.layout != .none { try await cgroup.remove() }
-        try cgroup.removeForeignDirectories()
+        try await supervisor.removeCgroups(uuid)
         await networking?.detach(uuid)
         removeRuntimeFiles(paths(uuid))
     }
@@ -158,11 +156,6 @@ extension VMDriver {
     /// `cleanup`, then the instance directory with its log and disk. Idempotent.
     public func destroy(_ uuid: UUID) async throws(CorralError) {
         try await cleanup(uuid)
-        let directory = paths(uuid).directory
-        do {
-            try FileSystem.removeTree(directory)
-        } catch {
-            throw CorralError(.internal, "failed to destroy instance: cannot remove \(directory)", cause: error)
-        }
+        try supervisor.removeInstanceDirectory(uuid)
     }
 }

@@ -185,6 +185,26 @@ public final class ShimSupervisor: Sendable {
         }
     }
 
+    /// Removes the instance's cgroups: its directory in every hierarchy of the
+    /// layout, and those a runtime made in hierarchies the layout does not manage.
+    /// Call once its processes are gone. Idempotent.
+    public func removeCgroups(_ uuid: UUID) async throws(CorralError) {
+        let cgroup = cgroup(uuid)
+        if layout != .none { try await cgroup.remove() }
+        try cgroup.removeForeignDirectories()
+    }
+
+    /// Removes the instance directory with everything in it, its log included: the
+    /// end of every driver's `destroy`. Idempotent.
+    public func removeInstanceDirectory(_ uuid: UUID) throws(CorralError) {
+        let directory = paths(uuid).directory
+        do {
+            try FileSystem.removeTree(directory)
+        } catch {
+            throw CorralError(.internal, "failed to destroy instance: cannot remove \(directory)", cause: error)
+        }
+    }
+
     // MARK: Ending what is left
 
     /// SIGKILLs everything of the instance: its cgroup and the workload's group.

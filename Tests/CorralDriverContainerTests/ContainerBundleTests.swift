@@ -7,15 +7,15 @@ import Testing
 struct ContainerBundleTests {
     @Test func argsReplaceCmdAndKeepEntrypointAsDockerDoes() {
         let image = ImageRuntimeConfig(entrypoint: ["/entry"], cmd: ["default", "cmd"])
-        #expect(ContainerBundle.arguments(image: image, args: []) == ["/entry", "default", "cmd"])
-        #expect(ContainerBundle.arguments(image: image, args: ["mine"]) == ["/entry", "mine"])
-        #expect(ContainerBundle.arguments(image: ImageRuntimeConfig(cmd: ["sh"]), args: ["echo", "x"]) == ["echo", "x"])
-        #expect(ContainerBundle.arguments(image: ImageRuntimeConfig(), args: []).isEmpty)
+        #expect(image.command(args: []) == ["/entry", "default", "cmd"])
+        #expect(image.command(args: ["mine"]) == ["/entry", "mine"])
+        #expect(ImageRuntimeConfig(cmd: ["sh"]).command(args: ["echo", "x"]) == ["echo", "x"])
+        #expect(ImageRuntimeConfig().command(args: []).isEmpty)
     }
 
     @Test func specEnvironmentWinsAndKeepsTheImagesOrder() {
         let image = ImageRuntimeConfig(env: ["PATH=/custom", "A=1", "B=2", "EMPTY"])
-        let env = ContainerBundle.environment(image: image, overrides: ["B": "spec", "Z": "z", "C": "c"], defaults: [
+        let env = image.environment(overrides: ["B": "spec", "Z": "z", "C": "c"], defaults: [
             ("PATH", "/default"), ("HOME", "/root"),
         ])
         #expect(env == ["PATH=/custom", "A=1", "B=spec", "EMPTY=", "C=c", "Z=z", "HOME=/root"])
