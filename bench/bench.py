@@ -61,6 +61,37 @@ def percentile(values: list[float], p: float) -> float:
     return s[rank - 1]
 
 
+def bench_daemon(
+    netns_prefix: str, cleanup: list[Any], *, log_level: str, extra_args: list[str], timeout_s: float,
+) -> tuple[Daemon, httpx.Client]:
+    """A corrald (tcp off) inside a network namespace of its own, and a client on its
+    unix socket. Undoing both is appended to `cleanup` (run in reverse order)."""
+    import secrets
+
+    netns = f"{netns_prefix}-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    cleanup.append(lambda: subprocess.run(["ip", "netns", "del", netns], check=False))
+    # corrald's bridge needs loopback up in its namespace.
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    daemon = Daemon.fresh(tcp=False, netns=netns, log_level=log_level, extra_args=extra_args)
+    daemon.cgroup_parent = daemon.cgroup_parent.replace("corral-test-", "corral-bench-")
+    clients: list[httpx.Client] = []
+
+    def stop() -> None:
+        for client in clients:
+            client.close()
+        notes = daemon.teardown()
+        if notes:
+            log("bench: corral cleanup: " + " | ".join(notes))
+
+    cleanup.append(stop)
+    log(f"bench: corrald from {os.environ['CORRAL_BIN_DIR']} in netns {netns} (state {daemon.state_dir})")
+    daemon.start()
+    clients.append(httpx.Client(transport=httpx.HTTPTransport(uds=str(daemon.sock)), base_url="http://corral",
+                                timeout=httpx.Timeout(timeout_s, connect=5.0), trust_env=False))
+    return daemon, clients[0]
+
+
 def run_floor(n: int, workdir: Path) -> dict[str, float]:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:

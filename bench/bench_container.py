@@ -72,7 +72,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 sys.dont_write_bytecode = True
 
-from bench import log, percentile  # noqa: E402
+from bench import bench_daemon, log, percentile  # noqa: E402
 
 SLEEP = ["/bin/sleep", "3600"]
 TRUE = ["/bin/true"]
@@ -266,32 +266,9 @@ def local_runner(errfile: Path, preexec: Callable[[], None] | None,
 
 class Corral:
     def __init__(self, args: argparse.Namespace, cleanup: list[Callable[[], None]]) -> None:
-        import httpx
-
-        from corral_testlib import Daemon
-
         self.wait_s = args.wait_s
-        self.netns = f"corral-bc-{secrets.token_hex(4)}"
-        subprocess.run(["ip", "netns", "add", self.netns], check=True)
-        cleanup.append(lambda: subprocess.run(["ip", "netns", "del", self.netns], check=False))
-        # corrald's bridge needs loopback up in its namespace.
-        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
-        self.daemon = Daemon.fresh(tcp=False, netns=self.netns, log_level=args.log_level)
-        self.daemon.cgroup_parent = self.daemon.cgroup_parent.replace("corral-test-", "corral-bench-")
-        self.client: Any = None
-
-        def stop() -> None:
-            if self.client is not None:
-                self.client.close()
-            notes = self.daemon.teardown()
-            if notes:
-                log("bench: corral cleanup: " + " | ".join(notes))
-
-        cleanup.append(stop)
-        log(f"bench: corrald from {os.environ['CORRAL_BIN_DIR']} in netns {self.netns} (state {self.daemon.state_dir})")
-        self.daemon.start()
-        self.client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.daemon.sock)), base_url="http://corral",
-                                   timeout=httpx.Timeout(120.0, connect=5.0), trust_env=False)
+        self.daemon, self.client = bench_daemon(
+            "corral-bc", cleanup, log_level=args.log_level, extra_args=[], timeout_s=120.0)
         self.op: dict[str, list[float]] = {"sleep": [], "true": []}
         self.boot: dict[str, list[float]] = {"sleep": [], "true": []}
         self.recording = False

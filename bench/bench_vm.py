@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import select
 import shutil
 import subprocess
@@ -47,7 +46,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 sys.dont_write_bytecode = True
 
-from bench import log, percentile  # noqa: E402
+from bench import bench_daemon, log, percentile  # noqa: E402
 
 GOAL = 1.15  # Corral p50 <= 1.15 x bare QEMU p50
 MARKER = b"corral-agent: probe ok"
@@ -115,32 +114,10 @@ def boot_bare(argv: list[str], timeout: float) -> float:
 
 class Corral:
     def __init__(self, args: argparse.Namespace, cleanup: list[Callable[[], None]]) -> None:
-        import httpx
-
-        from corral_testlib import Daemon
-
         self.wait_s = args.wait_s
-        self.netns = f"corral-bv-{secrets.token_hex(4)}"
-        subprocess.run(["ip", "netns", "add", self.netns], check=True)
-        cleanup.append(lambda: subprocess.run(["ip", "netns", "del", self.netns], check=False))
-        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
         extra = ["--vm-accel", args.accel] if args.accel else []
-        self.daemon = Daemon.fresh(tcp=False, netns=self.netns, log_level=args.log_level, extra_args=extra)
-        self.daemon.cgroup_parent = self.daemon.cgroup_parent.replace("corral-test-", "corral-bench-")
-        self.client: Any = None
-
-        def stop() -> None:
-            if self.client is not None:
-                self.client.close()
-            notes = self.daemon.teardown()
-            if notes:
-                log("bench: corral cleanup: " + " | ".join(notes))
-
-        cleanup.append(stop)
-        log(f"bench: corrald from {os.environ['CORRAL_BIN_DIR']} in netns {self.netns} (state {self.daemon.state_dir})")
-        self.daemon.start()
-        self.client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.daemon.sock)), base_url="http://corral",
-                                   timeout=httpx.Timeout(self.wait_s + 60.0, connect=5.0), trust_env=False)
+        self.daemon, self.client = bench_daemon(
+            "corral-bv", cleanup, log_level=args.log_level, extra_args=extra, timeout_s=self.wait_s + 60.0)
         self.boot_us: list[float] = []
 
     def vm_notes(self) -> list[str]:

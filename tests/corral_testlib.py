@@ -19,7 +19,8 @@ import subprocess
 import tempfile
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -729,3 +730,33 @@ def b64(data: bytes) -> str:
 
 def strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+# --------------------------------------------------------------------------- #
+# Network namespaces and daemons inside them
+# --------------------------------------------------------------------------- #
+
+
+@contextmanager
+def network_namespace(prefix: str = "corral-t") -> Iterator[str]:
+    """A network namespace of the test's own (`<prefix>-<random>`), loopback up;
+    deleted afterwards with whatever was made in it."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@contextmanager
+def running_daemon(**kw: Any) -> Iterator[Daemon]:
+    """A started `Daemon.fresh(**kw)`, torn down afterwards (leaks are printed)."""
+    d = Daemon.fresh(**kw)
+    try:
+        d.start()
+        yield d
+    finally:
+        for note in d.teardown():
+            print("teardown:", note)

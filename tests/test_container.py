@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from corral_testlib import Api, Daemon, poll
+from corral_testlib import Api, Daemon, network_namespace, poll, running_daemon
 
 BUSYBOX = "busybox"
 
@@ -35,25 +34,14 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"corral-t-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    try:
+    with network_namespace() as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @pytest.fixture
 def cdaemon(netns: str, corral_bins: dict[str, str]) -> Iterator[Daemon]:
-    d = Daemon.fresh(tcp=False, netns=netns)
-    try:
-        d.start()
+    with running_daemon(tcp=False, netns=netns) as d:
         yield d
-    finally:
-        notes = d.teardown()
-        for note in notes:
-            print("teardown:", note)
 
 
 def run_container(api: Api, name: str, args: list[str], **body: object) -> dict:
@@ -163,13 +151,8 @@ def test_containers_survive_a_daemon_kill_and_delete_leaves_nothing(cdaemon: Dae
 
 @pytest.fixture
 def cdaemon_tcp(netns: str, corral_bins: dict[str, str]) -> Iterator[Daemon]:
-    d = Daemon.fresh(tcp=True, netns=netns)
-    try:
-        d.start()
+    with running_daemon(tcp=True, netns=netns) as d:
         yield d
-    finally:
-        for note in d.teardown():
-            print("teardown:", note)
 
 
 def test_container_lifecycle_through_the_sdk(cdaemon_tcp: Daemon, netns: str) -> None:
@@ -184,9 +167,7 @@ def test_container_lifecycle_through_the_sdk(cdaemon_tcp: Daemon, netns: str) ->
 
 @pytest.mark.skipif(not _have("runc"), reason="needs runc (make test installs it)")
 def test_runc_can_be_chosen_for_new_containers(netns: str, corral_bins: dict[str, str]) -> None:
-    d = Daemon.fresh(tcp=False, netns=netns, extra_args=["--container-runtime", "runc"])
-    try:
-        d.start()
+    with running_daemon(tcp=False, netns=netns, extra_args=["--container-runtime", "runc"]) as d:
         api = d.api
         drivers = api.ok("GET", "/v1/drivers")["data"]["drivers"]
         container = next(x for x in drivers if x["name"] == "container")
@@ -199,6 +180,3 @@ def test_runc_can_be_chosen_for_new_containers(netns: str, corral_bins: dict[str
         assert (d.state_dir / "runc" / uuid).exists()
         api.ok("DELETE", "/v1/instances/under-runc", timeout=60)
         assert not (d.state_dir / "runc" / uuid).exists()
-    finally:
-        for note in d.teardown():
-            print("teardown:", note)

@@ -12,7 +12,6 @@ import fcntl
 import os
 import pty
 import re
-import secrets
 import select
 import shutil
 import signal
@@ -25,7 +24,7 @@ from typing import Iterator
 
 import pytest
 
-from corral_testlib import Api, Daemon, binary, clean_env, poll
+from corral_testlib import Api, Daemon, binary, clean_env, network_namespace, poll, running_daemon
 
 BUSYBOX = "busybox"
 
@@ -37,24 +36,14 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"corral-x-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    try:
+    with network_namespace("corral-x") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @pytest.fixture
 def cdaemon(netns: str, corral_bins: dict[str, str]) -> Iterator[Daemon]:
-    d = Daemon.fresh(tcp=True, netns=netns)
-    try:
-        d.start()
+    with running_daemon(tcp=True, netns=netns) as d:
         yield d
-    finally:
-        for note in d.teardown():
-            print("teardown:", note)
 
 
 def run_box(api: Api, name: str = "box") -> dict:

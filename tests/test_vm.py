@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from corral_testlib import Api, Daemon, describe, poll, proc_cmdline, run_cli
+from corral_testlib import Api, Daemon, describe, network_namespace, poll, proc_cmdline, run_cli, running_daemon
 
 BUSYBOX = "busybox"
 # Generous: under TCG a boot takes 3 to 10 s on two loaded cores.
@@ -54,24 +53,14 @@ pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    name = f"corral-v-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    try:
+    with network_namespace("corral-v") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @pytest.fixture(scope="module")
 def vdaemon(netns: str) -> Iterator[Daemon]:
-    d = Daemon.fresh(tcp=True, netns=netns)
-    try:
-        d.start()
+    with running_daemon(tcp=True, netns=netns) as d:
         yield d
-    finally:
-        for note in d.teardown():
-            print("teardown:", note)
 
 
 def exec_in(api: Api, ident: str, command: list[str], **body: Any) -> tuple[int, bytes, bytes]:
