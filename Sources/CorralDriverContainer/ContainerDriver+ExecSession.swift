@@ -46,6 +46,9 @@ extension ContainerDriver {
         process.env = ImageRuntimeConfig(env: process.env).environment(overrides: request.env, defaults: [])
         if let directory = request.workingDirectory { process.cwd = directory }
         process.terminal = request.terminal != nil
+        // The runtime sizes the terminal before the command runs: a resize after the
+        // master arrives would race with a command that asks for its size at once.
+        process.consoleSize = request.terminal.map { OCIRuntimeSpec.ConsoleSize(height: $0.rows, width: $0.columns) }
 
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let processFile = paths.instance.file("exec-\(id).json")

@@ -10,12 +10,19 @@ struct OCIRuntimeSpec: Codable, Sendable, Equatable {
 
     struct Process: Codable, Sendable, Equatable {
         var terminal: Bool
+        /// The terminal's size when the process starts (with `terminal`).
+        var consoleSize: ConsoleSize?
         var user: User
         var args: [String]
         var env: [String]
         var cwd: String
         var capabilities: Capabilities?
         var noNewPrivileges: Bool?
+    }
+
+    struct ConsoleSize: Codable, Sendable, Equatable {
+        var height: UInt16
+        var width: UInt16
     }
 
     struct User: Codable, Sendable, Equatable {
