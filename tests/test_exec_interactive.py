@@ -8,14 +8,10 @@ mode, the terminal size and SIGWINCH are exercised for real.
 from __future__ import annotations
 
 import base64
-import fcntl
 import os
-import pty
-import re
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import termios
 import time
@@ -24,7 +20,7 @@ from typing import Iterator
 
 import pytest
 
-from corral_testlib import Api, Daemon, binary, clean_env, network_namespace, poll, running_daemon
+from corral_testlib import Api, Daemon, PtyCli, binary, clean_env, network_namespace, poll, running_daemon
 
 BUSYBOX = "busybox"
 
@@ -48,84 +44,6 @@ def cdaemon(netns: str, corral_bins: dict[str, str]) -> Iterator[Daemon]:
 
 def run_box(api: Api, name: str = "box") -> dict:
     return api.run(name, ["sleep", "600"], wait_s=60, driver="container", image=BUSYBOX)
-
-
-class PtyCli:
-    """`corral ARGS` with a fresh pseudo-terminal as its controlling terminal."""
-
-    def __init__(self, args: list[str], *, env: dict[str, str], prefix: list[str] | None = None,
-                 rows: int = 30, cols: int = 100) -> None:
-        argv = [*(prefix or []), str(binary("corral")), *args]
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: set the terminal's size, then become corral
-            try:
-                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-                os.execvpe(argv[0], argv, env)
-            finally:
-                os._exit(127)
-        self.pid, self.fd = pid, fd
-        self.output = b""
-        self.status: int | None = None
-
-    def type(self, text: str) -> None:
-        os.write(self.fd, text.encode())
-
-    def expect(self, pattern: bytes, *, timeout: float = 15.0) -> re.Match[bytes]:
-        """Reads until `pattern` matches the output seen since the last match."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = re.search(pattern, self.output)
-            if found:
-                self.output = self.output[found.end():]
-                return found
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"{pattern!r} not seen within {timeout}s; output: {self.output!r}")
-            ready, _, _ = select.select([self.fd], [], [], min(left, 0.5))
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    raise AssertionError(f"{pattern!r} not seen before the terminal closed; output: {self.output!r}")
-                self.output += chunk
-
-    def resize(self, rows: int, cols: int) -> None:
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-    def wait(self, timeout: float = 15.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # Keep reading so the child never blocks on a full terminal.
-            ready, _, _ = select.select([self.fd], [], [], 0.1)
-            if ready:
-                try:
-                    self.output += os.read(self.fd, 65536)
-                except OSError:
-                    pass
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid == self.pid:
-                self.status = os.waitstatus_to_exitcode(status)
-                return self.status
-        self.kill()
-        raise AssertionError(f"corral did not exit within {timeout}s; output: {self.output!r}")
-
-    def terminal_settings(self) -> list:
-        return termios.tcgetattr(self.fd)
-
-    def kill(self) -> None:
-        if self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self.status = -9
-
-    def close(self) -> None:
-        self.kill()
-        os.close(self.fd)
 
 
 def unix_env(d: Daemon) -> dict[str, str]:

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from corral_testlib import Api, Daemon, describe, network_namespace, poll, proc_cmdline, run_cli, running_daemon
+from corral_testlib import Api, Daemon, PtyCli, clean_env, describe, network_namespace, poll, proc_cmdline, run_cli, running_daemon
 
 BUSYBOX = "busybox"
 # Generous: under TCG a boot takes 3 to 10 s on two loaded cores.
@@ -123,6 +123,21 @@ def test_one_vm_through_its_whole_life(vdaemon: Daemon, netns: str) -> None:
     assert exec_in(api, uuid, ["cat", "/tmp/note"])[:2] == (0, b"from the host")
     res = api.ok("GET", f"/v1/instances/{uuid}/files", params={"path": "/etc/hostname"})
     assert base64.b64decode(res["data"]["content"]).strip() == b"vm1"
+
+    # `corral exec -it`: a shell on a terminal in the guest, its exit code the CLI's.
+    cli = PtyCli(["exec", "-it", "vm1", "--", "sh"], env=clean_env(CORRAL_HOST=f"unix://{vdaemon.sock}", TERM="xterm"))
+    try:
+        t0 = time.monotonic()
+        cli.type("echo $((6*7))\r")
+        cli.expect(rb"\r\n42\r\n", timeout=60)
+        first_answer = time.monotonic() - t0
+        cli.type("stty size\r")
+        cli.expect(rb"\r\n30 100\r\n", timeout=30)
+        cli.type("exit 3\r")
+        assert cli.wait(timeout=60) == 3, cli.output
+        print(f"vm exec -it: first answer after {first_answer * 1000:.0f} ms")
+    finally:
+        cli.close()
 
     # Metrics: the guest's memory in use (from the agent) and QEMU's CPU time.
     metrics = api.ok("GET", f"/v1/instances/{uuid}/metrics")["data"]["instances"][0]

@@ -170,6 +170,30 @@ int corral_agent_add_default_route(const char *gateway) {
     return rc;
 }
 
+int corral_agent_open_terminal(int *master, int *slave, unsigned short columns, unsigned short rows) {
+    int primary = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (primary < 0) return -1;
+    char name[128];
+    if (grantpt(primary) != 0 || unlockpt(primary) != 0 || ptsname_r(primary, name, sizeof name) != 0) {
+        int saved = errno;
+        close(primary);
+        errno = saved;
+        return -1;
+    }
+    int secondary = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (secondary < 0) {
+        int saved = errno;
+        close(primary);
+        errno = saved;
+        return -1;
+    }
+    struct winsize size = { .ws_row = rows, .ws_col = columns };
+    (void)ioctl(primary, TIOCSWINSZ, &size);
+    *master = primary;
+    *slave = secondary;
+    return 0;
+}
+
 struct agent_child_report {
     int stage;
     int error;
@@ -208,6 +232,8 @@ int corral_agent_spawn(const corral_agent_spawn_options *options, corral_agent_s
             sigaction(sig, &default_action, NULL);
         }
         if (setsid() < 0) agent_child_fail(fd, CORRAL_AGENT_SPAWN_SETSID);
+        if (options->controlling_terminal && ioctl(options->stdin_fd, TIOCSCTTY, 0) != 0)
+            agent_child_fail(fd, CORRAL_AGENT_SPAWN_TERMINAL);
         if (fd <= 2) {
             int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
             if (moved < 0) _exit(127);

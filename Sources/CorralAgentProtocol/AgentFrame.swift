@@ -14,7 +14,9 @@
 ///
 /// A reply carries the request id of the request it answers; `ready` and errors
 /// about frames that had no readable id use id 0; `workloadExited`, which the host
-/// acknowledges, carries a non-zero id of the agent's choosing.
+/// acknowledges, carries a non-zero id of the agent's choosing; so do
+/// `sessionOutput` and `sessionExited` (`AgentSession.eventRequestID`, not
+/// acknowledged). The agent's own ids have the high bit set, the host's never.
 public struct AgentFrame: Equatable, Sendable {
     public static let magic: [UInt8] = [0x43, 0x52, 0x41, 0x4C]
     public static let version: UInt8 = 1

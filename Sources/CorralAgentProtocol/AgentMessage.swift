@@ -5,6 +5,15 @@
 /// `metrics`, `shutdown` → `ok`; any request may instead be answered by `error`. The agent sends `ready` (request
 /// id 0) and `workloadExited` (a non-zero request id the host acknowledges with `ok`)
 /// on its own.
+///
+/// Interactive sessions: `sessionStart` → `ok` once the command runs; then
+/// `sessionInput` → `ok` once its bytes were written to the command (so the host
+/// sends input only as fast as the command takes it); `sessionCloseInput`,
+/// `sessionResize`, `sessionSignal`, `sessionClose` and `sessionWindow` → `ok`.
+/// The agent sends `sessionOutput` and, last, `sessionExited` on its own under
+/// request id `AgentSession.eventRequestID`, unacknowledged. It sends output only
+/// within the window: `AgentSession.initialWindow` bytes, plus what the host
+/// grants with `sessionWindow` as it consumes output.
 public enum AgentMessage: Equatable, Sendable {
     case ready(AgentReady)
     case exec(ExecRequest)
@@ -21,6 +30,22 @@ public enum AgentMessage: Equatable, Sendable {
     case error(String)
     /// Mount the root disk, configure the guest and start the workload (`init` mode).
     case configure(GuestConfig)
+    case sessionStart(SessionStartRequest)
+    /// Bytes for the session's input (its terminal, with one).
+    case sessionInput(session: UInt32, bytes: [UInt8])
+    /// End of input: the pipe is closed, or the terminal gets its end-of-file character.
+    case sessionCloseInput(session: UInt32)
+    case sessionResize(session: UInt32, size: SessionTerminalSize)
+    case sessionSignal(session: UInt32, signal: Int32)
+    /// Kill the session's command (its process group) and forget the session.
+    case sessionClose(session: UInt32)
+    /// The host took `bytes` more of the session's output: the agent may send as much more.
+    case sessionWindow(session: UInt32, bytes: UInt32)
+    /// Output of the session's command: `stream` 1 (stdout, or the terminal) or 2 (stderr).
+    case sessionOutput(session: UInt32, stream: UInt8, bytes: [UInt8])
+    /// The session's command ended with `code` (the shell status); its output was
+    /// sent before. The session's last message.
+    case sessionExited(session: UInt32, code: Int32)
 
     public var type: AgentMessageType {
         switch self {
@@ -37,6 +62,15 @@ public enum AgentMessage: Equatable, Sendable {
         case .workloadExited: .workloadExited
         case .error: .error
         case .configure: .configure
+        case .sessionStart: .sessionStart
+        case .sessionInput: .sessionInput
+        case .sessionCloseInput: .sessionCloseInput
+        case .sessionResize: .sessionResize
+        case .sessionSignal: .sessionSignal
+        case .sessionClose: .sessionClose
+        case .sessionWindow: .sessionWindow
+        case .sessionOutput: .sessionOutput
+        case .sessionExited: .sessionExited
         }
     }
 
@@ -105,6 +139,26 @@ public enum AgentMessage: Equatable, Sendable {
             self = .error(try fields.string(Tag.message, "message"))
         case .configure:
             self = .configure(try GuestConfig(fields: fields))
+        case .sessionStart:
+            self = .sessionStart(try SessionStartRequest(fields: fields))
+        case .sessionInput:
+            self = .sessionInput(session: try Self.session(fields), bytes: fields.optionalBytes(Tag.data) ?? [])
+        case .sessionCloseInput:
+            self = .sessionCloseInput(session: try Self.session(fields))
+        case .sessionResize:
+            self = .sessionResize(session: try Self.session(fields), size: try SessionTerminalSize(fields: fields))
+        case .sessionSignal:
+            self = .sessionSignal(session: try Self.session(fields), signal: try fields.fitting(Int32.self, Tag.signal, "signal"))
+        case .sessionClose:
+            self = .sessionClose(session: try Self.session(fields))
+        case .sessionWindow:
+            self = .sessionWindow(session: try Self.session(fields), bytes: try fields.fitting(UInt32.self, Tag.windowBytes, "window"))
+        case .sessionOutput:
+            let stream = try fields.fitting(UInt8.self, Tag.stream, "stream")
+            guard stream == 1 || stream == 2 else { throw .malformedPayload("sessionOutput: stream \(stream) is not 1 or 2") }
+            self = .sessionOutput(session: try Self.session(fields), stream: stream, bytes: fields.optionalBytes(Tag.data) ?? [])
+        case .sessionExited:
+            self = .sessionExited(session: try Self.session(fields), code: try fields.fitting(Int32.self, Tag.exitCode, "exitCode"))
         }
     }
 
@@ -152,6 +206,29 @@ public enum AgentMessage: Equatable, Sendable {
             writer.string(Tag.message, message)
         case .configure(let config):
             config.write(to: &writer)
+        case .sessionStart(let request):
+            request.write(to: &writer)
+        case .sessionInput(let session, let bytes):
+            writer.int(Tag.session, Int64(session))
+            writer.bytes(Tag.data, bytes)
+        case .sessionCloseInput(let session), .sessionClose(let session):
+            writer.int(Tag.session, Int64(session))
+        case .sessionResize(let session, let size):
+            writer.int(Tag.session, Int64(session))
+            size.write(to: &writer)
+        case .sessionSignal(let session, let signal):
+            writer.int(Tag.session, Int64(session))
+            writer.int(Tag.signal, Int64(signal))
+        case .sessionWindow(let session, let bytes):
+            writer.int(Tag.session, Int64(session))
+            writer.int(Tag.windowBytes, Int64(bytes))
+        case .sessionOutput(let session, let stream, let bytes):
+            writer.int(Tag.session, Int64(session))
+            writer.int(Tag.stream, Int64(stream))
+            writer.bytes(Tag.data, bytes)
+        case .sessionExited(let session, let code):
+            writer.int(Tag.session, Int64(session))
+            writer.int(Tag.exitCode, Int64(code))
         }
         return writer.bytes
     }
@@ -161,6 +238,10 @@ public enum AgentMessage: Equatable, Sendable {
         case .exited(let code): writer.int(Tag.exitCode, Int64(code))
         case .signaled(let signal): writer.int(Tag.signal, Int64(signal))
         }
+    }
+
+    private static func session(_ fields: AgentPayloadReader) throws(AgentProtocolError) -> UInt32 {
+        try fields.fitting(UInt32.self, Tag.session, "session")
     }
 
     private static func termination(_ fields: AgentPayloadReader) throws(AgentProtocolError) -> ProcessTermination {
@@ -212,5 +293,10 @@ public enum AgentMessage: Equatable, Sendable {
         static let device: UInt8 = 39
         static let mountPoint: UInt8 = 40
         static let readOnly: UInt8 = 41
+        static let session: UInt8 = 42
+        static let columns: UInt8 = 43
+        static let rows: UInt8 = 44
+        static let stream: UInt8 = 45
+        static let windowBytes: UInt8 = 46
     }
 }

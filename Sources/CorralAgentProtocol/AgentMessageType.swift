@@ -13,4 +13,13 @@ public enum AgentMessageType: UInt8, Sendable, CaseIterable {
     case workloadExited = 11
     case error = 12
     case configure = 13
+    case sessionStart = 14
+    case sessionInput = 15
+    case sessionCloseInput = 16
+    case sessionResize = 17
+    case sessionSignal = 18
+    case sessionClose = 19
+    case sessionOutput = 20
+    case sessionExited = 21
+    case sessionWindow = 22
 }

@@ -36,7 +36,10 @@ struct AgentServer {
                 return (.ok, .shutdown(graceMilliseconds: grace))
             case .configure:
                 return (.error("failed to configure the guest: the agent is not PID 1 of a VM"), .proceed)
-            case .ready, .execResult, .fileData, .ok, .metrics, .workloadExited, .error:
+            case .sessionStart, .sessionInput, .sessionCloseInput, .sessionResize, .sessionSignal, .sessionClose,
+                .sessionWindow:
+                return (.error("failed to handle \(message.type): sessions need the agent as PID 1 of a VM"), .proceed)
+            case .ready, .execResult, .fileData, .ok, .metrics, .workloadExited, .error, .sessionOutput, .sessionExited:
                 return (.error("failed to handle \(message.type): not a request"), .proceed)
             }
         } catch {

@@ -30,6 +30,9 @@ struct HostPort {
 
     var hasPendingOutput: Bool { outgoingStart < outgoing.count }
 
+    /// Bytes queued for the host and not yet written.
+    var pendingOutputCount: Int { outgoing.count - outgoingStart }
+
     /// Polls the port without waiting. Returns true when the host end has just
     /// (re)connected: the decoder then starts afresh.
     mutating func checkConnection() -> Bool {

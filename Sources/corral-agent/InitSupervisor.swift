@@ -9,7 +9,8 @@ import Glibc
 /// powering off, finds the virtio-serial port named `corral.agent` and waits for
 /// the host's `configure`. Configured: the root disk is mounted and made the root,
 /// the network set up, the workload started, `ready` sent. Then it serves host
-/// requests, reaps every orphan, forwards SIGTERM to the workload and turns
+/// requests and interactive sessions (`GuestSessions`), reaps every orphan
+/// (handing the exits of session commands to their sessions), forwards SIGTERM to the workload and turns
 /// SIGINT/SIGPWR (ctrl-alt-del, power failure) and the ACPI power button into a
 /// 10 s graceful stop. When the
 /// workload exits it reports `workloadExited`, waits at most 10 s for the host's
@@ -46,6 +47,7 @@ struct InitSupervisor {
     private let powerButton = PowerButton.open()
     private var server = AgentServer()
     private var phase = Phase.awaitingConfiguration
+    private var sessions = GuestSessions()
 
     static func main() -> Int32 {
         guard getpid() == 1 else {
@@ -80,27 +82,40 @@ struct InitSupervisor {
 
     private mutating func run() -> Never {
         while true {
+            // Sessions belong to the connection that started them.
+            if port.connection == .disconnected, !sessions.isEmpty { sessions.killAll(port: &port) }
             if port.connection == .disconnected, port.checkConnection() { hostConnected() }
             var fds = [
                 pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: powerButton?.fd ?? -1, events: Int16(POLLIN), revents: 0),
             ]
-            if port.connection == .connected {
+            let portConnected = port.connection == .connected
+            if portConnected {
                 let events = POLLIN | (port.hasPendingOutput ? POLLOUT : 0)
                 fds.append(pollfd(fd: port.fd, events: Int16(events), revents: 0))
             }
+            let sessionStart = fds.count
+            let watches = sessions.watches(portBacklog: port.pendingOutputCount)
+            fds.append(contentsOf: watches.map(\.0))
             _ = poll(&fds, nfds_t(fds.count), pollTimeout())
             handleDeadlines()
             handleSignals()
             if fds[1].revents != 0, powerButton?.pressed() == true { stop(graceMilliseconds: Self.signalStopMilliseconds) }
-            if fds.count > 2, fds[2].revents != 0 {
+            if portConnected, fds[2].revents != 0 {
                 // Data the host sent just before it left still arrives: read and serve
                 // it first, then notice the hang-up.
                 let open = port.receive()
                 serveFrames()
                 port.flush()
-                if !open || fds[2].revents & Int16(POLLHUP) != 0 { port.hostLeft() }
+                if !open || fds[2].revents & Int16(POLLHUP) != 0 {
+                    port.hostLeft()
+                    sessions.killAll(port: &port)
+                }
             }
+            for (index, watch) in watches.enumerated() {
+                sessions.ready(watch.1, revents: fds[sessionStart + index].revents, port: &port)
+            }
+            sessions.finishEnded(port: &port)
         }
     }
 
@@ -117,6 +132,10 @@ struct InitSupervisor {
         case .awaitingConfiguration: deadline = nil
         case .running(let workload): deadline = workload.killDeadline
         case .exiting(_, _, let exitDeadline): deadline = exitDeadline
+        }
+        if let drain = sessions.nextDeadline {
+            let remaining = max(drain - monotonicMilliseconds(), 0) + 1
+            wait = wait < 0 ? remaining : min(wait, remaining)
         }
         if let deadline {
             let remaining = max(deadline - monotonicMilliseconds(), 0) + 1
@@ -170,9 +189,12 @@ struct InitSupervisor {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid < 0, errno == EINTR { continue }
             if pid <= 0 { return }
+            let signal = status & 0x7F
+            let termination: ProcessTermination = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
             if case .running(let workload) = phase, pid == workload.pid {
-                let signal = status & 0x7F
-                workloadExited(signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal), config: workload.config)
+                workloadExited(termination, config: workload.config)
+            } else {
+                _ = sessions.reaped(pid, termination)
             }
         }
     }
@@ -237,6 +259,11 @@ struct InitSupervisor {
             stop(graceMilliseconds: grace)
         case (_, .awaitingConfiguration):
             port.send(.error("failed to handle \(message.type): the guest is not configured yet"), requestID: requestID)
+        case (.sessionStart, .exiting):
+            port.send(.error("failed to start a session: the workload has exited"), requestID: requestID)
+        case (.sessionStart, _), (.sessionInput, _), (.sessionCloseInput, _), (.sessionResize, _), (.sessionSignal, _),
+            (.sessionClose, _), (.sessionWindow, _):
+            sessions.handle(message, requestID: requestID, baseEnvironment: server.runner.baseEnvironment, port: &port)
         default:
             port.send(server.respond(to: message).reply, requestID: requestID)
         }

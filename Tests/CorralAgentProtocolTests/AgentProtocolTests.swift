@@ -40,12 +40,44 @@ let sampleMessages: [AgentMessage] = [
                 GuestVolume(device: "/dev/vdc", mountPoint: "/scratch", fileSystem: "ext4"),
             ])),
     .configure(GuestConfig(workload: WorkloadSpec(argv: ["true"]), hostname: "minimal")),
+    .sessionStart(
+        SessionStartRequest(
+            session: 7, argv: ["sh", "-i"], environment: ["TERM=xterm"], workingDirectory: "/root",
+            terminal: SessionTerminalSize(columns: 132, rows: 43))),
+    .sessionStart(SessionStartRequest(session: UInt32.max, argv: ["cat"])),
+    .sessionInput(session: 7, bytes: Array("echo $((6*7))\n".utf8)),
+    .sessionInput(session: 8, bytes: []),
+    .sessionCloseInput(session: 7),
+    .sessionResize(session: 7, size: SessionTerminalSize(columns: UInt16.max, rows: 1)),
+    .sessionSignal(session: 7, signal: 15),
+    .sessionClose(session: 9),
+    .sessionWindow(session: 7, bytes: 65536),
+    .sessionOutput(session: 7, stream: 1, bytes: Array(0...255)),
+    .sessionOutput(session: 7, stream: 2, bytes: Array("oops\n".utf8)),
+    .sessionExited(session: 7, code: 3),
+    .sessionExited(session: 8, code: 137),
 ]
 
 @Suite struct AgentProtocolTests {
     @Test func everyMessageTypeIsCoveredBySamples() {
         let covered = Set(sampleMessages.map(\.type))
         #expect(covered == Set(AgentMessageType.allCases))
+    }
+
+    @Test func sessionMessagesRejectBadFields() throws {
+        var stream = AgentPayloadWriter()
+        stream.int(AgentMessage.Tag.session, 1)
+        stream.int(AgentMessage.Tag.stream, 3)
+        let badStream = AgentFrame(type: AgentMessageType.sessionOutput.rawValue, requestID: 1, payload: stream.bytes)
+        #expect(throws: AgentProtocolError.self) { try AgentMessage(frame: badStream) }
+        var noArgv = AgentPayloadWriter()
+        noArgv.int(AgentMessage.Tag.session, 1)
+        let emptyStart = AgentFrame(type: AgentMessageType.sessionStart.rawValue, requestID: 1, payload: noArgv.bytes)
+        #expect(throws: AgentProtocolError.self) { try AgentMessage(frame: emptyStart) }
+        var bigSession = AgentPayloadWriter()
+        bigSession.int(AgentMessage.Tag.session, 1 << 40)
+        let outOfRange = AgentFrame(type: AgentMessageType.sessionClose.rawValue, requestID: 1, payload: bigSession.bytes)
+        #expect(throws: AgentProtocolError.self) { try AgentMessage(frame: outOfRange) }
     }
 
     @Test(arguments: sampleMessages)

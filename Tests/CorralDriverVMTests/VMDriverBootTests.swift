@@ -58,6 +58,8 @@ struct VMDriverBootTests {
                 #expect(error.code == .notFound, "\(error)")
             }
 
+            try await VMExecSessionChecks.run(driver, uuid, handle: handle)
+
             let usage = try await driver.usage(uuid, handle: handle)
             #expect((usage.rssBytes ?? 0) > 0 && (usage.cpuTimeMilliseconds ?? 0) > 0)
             let qemuRSS = VMDriver.processUsage(pid: handle.workloadPID).rssBytes ?? 0

@@ -68,6 +68,7 @@ enum {
     CORRAL_AGENT_SPAWN_CHDIR = 4,
     CORRAL_AGENT_SPAWN_IDENTITY = 5,
     CORRAL_AGENT_SPAWN_EXEC = 6,
+    CORRAL_AGENT_SPAWN_TERMINAL = 7,
 };
 
 typedef struct {
@@ -85,6 +86,9 @@ typedef struct {
     gid_t gid;
     const gid_t *groups;
     int group_count;
+    /// Non-zero: after `setsid`, stdin (a terminal's slave) becomes the
+    /// controlling terminal (`TIOCSCTTY`).
+    int controlling_terminal;
 } corral_agent_spawn_options;
 
 typedef struct {
@@ -93,8 +97,13 @@ typedef struct {
     int error;
 } corral_agent_spawn_result;
 
+/// Opens a new pseudo-terminal of `columns` x `rows`: `*master` (non-blocking)
+/// and `*slave`, both close-on-exec and neither becoming the caller's
+/// controlling terminal. Returns 0, or -1 with errno set (nothing left open).
+int corral_agent_open_terminal(int *master, int *slave, unsigned short columns, unsigned short rows);
+
 /// Forks and execs a process of the guest: in the child, signal dispositions reset,
-/// `setsid`, stdio from the three descriptors, `cwd`, the identity if asked, every
+/// `setsid`, the controlling terminal if asked, stdio from the three descriptors, `cwd`, the identity if asked, every
 /// other descriptor close-on-exec, signal mask cleared, `execve`. Returns 0 once
 /// the exec succeeded, or -1 with `result` naming the failed step and its errno
 /// (the failed child has been reaped).
