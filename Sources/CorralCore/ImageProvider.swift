@@ -9,6 +9,9 @@ public struct ImageRuntimeConfig: Codable, Sendable, Equatable {
     public var user: String?
     /// Ports the image declares (`80/tcp`), informational.
     public var exposedPorts: [String]
+    /// The image config's `Labels`; empty when it has none, and when decoding a
+    /// config stored before labels were kept.
+    public var labels: [String: String]
 
     public init(
         entrypoint: [String] = [],
@@ -16,7 +19,8 @@ public struct ImageRuntimeConfig: Codable, Sendable, Equatable {
         env: [String] = [],
         workingDir: String? = nil,
         user: String? = nil,
-        exposedPorts: [String] = []
+        exposedPorts: [String] = [],
+        labels: [String: String] = [:]
     ) {
         self.entrypoint = entrypoint
         self.cmd = cmd
@@ -24,6 +28,18 @@ public struct ImageRuntimeConfig: Codable, Sendable, Equatable {
         self.workingDir = workingDir
         self.user = user
         self.exposedPorts = exposedPorts
+        self.labels = labels
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        entrypoint = try container.decode([String].self, forKey: .entrypoint)
+        cmd = try container.decode([String].self, forKey: .cmd)
+        env = try container.decode([String].self, forKey: .env)
+        workingDir = try container.decodeIfPresent(String.self, forKey: .workingDir)
+        user = try container.decodeIfPresent(String.self, forKey: .user)
+        exposedPorts = try container.decode([String].self, forKey: .exposedPorts)
+        labels = try container.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
     }
 }
 

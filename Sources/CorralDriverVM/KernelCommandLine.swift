@@ -41,6 +41,14 @@ public struct KernelCommandLine: Sendable, Equatable {
         return merged
     }
 
+    /// `other` laid over this line: its keys replace values in place or are
+    /// appended in `other`'s order.
+    public func laying(_ other: KernelCommandLine) -> KernelCommandLine {
+        var merged = self
+        for key in other.keys { merged[key] = other.values[key] }
+        return merged
+    }
+
     /// The line as the kernel reads it.
     public var rendered: String {
         keys.map { key in

@@ -28,6 +28,30 @@ struct VMBootAssets: Sendable {
         return try VMKernel.hostDefault()
     }
 
+    /// The kernel `source` names: an instance's host file, the file an image
+    /// label names inside `rootfs` (with the image's `/lib/modules/<version>` as
+    /// its modules when present), or the daemon's default.
+    func kernel(_ source: BootFileSource, rootfs: String) throws(CorralError) -> VMKernel {
+        switch source {
+        case .instance(let path): return try kernel(path: path)
+        case .daemon: return try kernel(path: nil)
+        case .image(let inner):
+            let path = try ImageRootPath.file(inner, label: ImageBootLabels.kernelLabel, rootfs: rootfs)
+            return try VMKernel.inImage(path: path, imageRoot: rootfs) { version in
+                ImageRootPath.directory("/lib/modules/\(version)", rootfs: rootfs)
+            }
+        }
+    }
+
+    /// The host path of the initrd `source` names, or nil for none.
+    func initrd(_ source: BootFileSource, rootfs: String) throws(CorralError) -> String? {
+        switch source {
+        case .instance(let path): return path
+        case .daemon: return nil
+        case .image(let inner): return try ImageRootPath.file(inner, label: ImageBootLabels.initrdLabel, rootfs: rootfs)
+        }
+    }
+
     var initramfsBuilder: InitramfsBuilder {
         InitramfsBuilder(agentPath: configuration.agentPath, cacheDirectory: "\(configuration.cacheDirectory)/initramfs")
     }
@@ -93,6 +117,6 @@ final class InitramfsMemo: Sendable {
     static func key(agentPath: String, kernel: VMKernel) -> String? {
         var info = stat()
         guard stat(agentPath, &info) == 0 else { return nil }
-        return "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)|\(kernel.path)|\(kernel.version ?? "")"
+        return "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)|\(kernel.path)|\(kernel.version ?? "")|\(kernel.modulesDirectory ?? "")"
     }
 }

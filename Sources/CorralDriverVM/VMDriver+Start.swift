@@ -2,6 +2,7 @@ import CorralAgentProtocol
 import CorralCore
 import CorralHost
 import CorralShimFormat
+import CorralVMAssets
 import Foundation
 import Logging
 
@@ -22,6 +23,13 @@ extension VMDriver {
     /// its exit and removes what this start created: cgroups, tap, runtime files,
     /// the overlay if it made it, and the instance directory if it made that. The
     /// error carries the last lines of the console.
+    ///
+    /// The kernel and the initrd are each the instance's (`kernel.path`,
+    /// `kernel.initrd`), else the file the image's `org.corral.vm.kernel` or
+    /// `org.corral.vm.initrd` label names inside its rootfs, else the daemon's
+    /// kernel and no initrd. The command line is the driver's defaults, the image's
+    /// `org.corral.vm.cmdline` over them and the instance's `kernel.cmdline` over
+    /// both. A bad label fails the start with `invalidArgument` naming it.
     public func start(_ request: StartRequest) async throws(CorralError) -> StartedInstance {
         let requested = HostProcess.monotonicNanoseconds()
         let deadline = requested + UInt64(configuration.bootTimeout.components.seconds) * 1_000_000_000
@@ -41,16 +49,21 @@ extension VMDriver {
             throw .conflict("failed to start instance: it is already running under corral-shim pid \(shim.pid)")
         }
         let decision = await accelerators.decision()
-        let kernel = try assets.kernel(path: spec.kernel?.path)
         let disks = try assets.disks("start instance")
         let rootfs = try await images.rootfs(digest: digest)
         let image = try await images.config(digest: digest)
+        let labels = try ImageBootLabels(labels: image.labels)
+        let kernelSource = BootFileSource.chosen(instance: spec.kernel?.path, image: labels.kernel)
+        let kernel = try assets.kernel(kernelSource, rootfs: rootfs)
+        let userInitrd = try assets.initrd(
+            .initrd(instanceKernel: spec.kernel?.path, instance: spec.kernel?.initrd, image: labels.initrd), rootfs: rootfs)
         let user = try ImageUser.resolve(image.user, rootfs: rootfs)
         let workload = try VMWorkload.spec(image: image, spec: spec, user: user, hostname: request.name)
         let commandLine = try KernelCommandLine.defaults(
             machine: configuration.machine, accelerator: decision.accelerator,
             hostTSCKilohertz: KernelCommandLine.hostTSCKilohertz()
-        ).merging(spec.kernel?.cmdline ?? [:])
+        ).laying(labels.cmdline).merging(spec.kernel?.cmdline ?? [:])
+        let bootHint = Self.bootHint(kernelSource, kernel: kernel)
 
         var undo = UndoStack()
         do throws(CorralError) {
@@ -62,7 +75,7 @@ extension VMDriver {
                 undo.push { try? RawFile.remove(overlay) }
             }
             let initrd: String
-            if let userInitrd = spec.kernel?.initrd {
+            if let userInitrd {
                 try await assets.combined(userInitrd: userInitrd, kernel: kernel, at: paths.combinedInitrd)
                 initrd = paths.combinedInitrd
             } else {
@@ -122,7 +135,7 @@ extension VMDriver {
                     )
                 }
             )
-            try await boot(uuid, handle: handle, config: config, deadline: deadline)
+            try await boot(uuid, handle: handle, config: config, deadline: deadline, hint: bootHint)
             let readyAt = HostProcess.monotonicNanoseconds()
             undo.commit()
 
@@ -149,7 +162,9 @@ extension VMDriver {
 
     /// Connects QMP and the agent of a just-launched QEMU, sends `config`, and
     /// waits for `ready`; every wait ends by `deadline` or when QEMU exits.
-    private func boot(_ uuid: UUID, handle: DriverHandle, config: GuestConfig, deadline: UInt64) async throws(CorralError) {
+    private func boot(
+        _ uuid: UUID, handle: DriverHandle, config: GuestConfig, deadline: UInt64, hint: String?
+    ) async throws(CorralError) {
         let paths = paths(uuid)
         let watcher = try watcher("start instance")
         let alive: @Sendable () -> Bool = {
@@ -174,8 +189,17 @@ extension VMDriver {
             _ = try await agent.waitReady(timeout: Self.remaining(deadline))
         } catch {
             if let refusal { throw Self.refusal(refusal) }
-            throw bootFailure(error, paths: paths, qemuAlive: alive(), deadline: deadline)
+            throw bootFailure(error, paths: paths, qemuAlive: alive(), deadline: deadline, hint: hint)
         }
+    }
+
+    /// What a failed boot's error adds about its kernel: an image kernel whose
+    /// image has no modules for it boots with an initramfs without modules, so a
+    /// guest that lacks built-in virtio drivers finds neither its disk nor its port.
+    static func bootHint(_ source: BootFileSource, kernel: VMKernel) -> String? {
+        guard case .image(let inner) = source, kernel.modulesDirectory == nil else { return nil }
+        let modules = kernel.version.map { "/lib/modules/\($0)" } ?? "/lib/modules/<version> (the version is unreadable)"
+        return "the kernel \(inner) comes from the image, which has no \(modules): the initramfs holds no kernel modules"
     }
 
     /// The agent's refusal of the configuration: the user's mistake when the
@@ -190,18 +214,21 @@ extension VMDriver {
     }
 
     /// The error of a boot that did not reach `ready`, with the console's last lines.
-    private func bootFailure(_ error: CorralError, paths: VMPaths, qemuAlive: Bool, deadline: UInt64) -> CorralError {
+    private func bootFailure(
+        _ error: CorralError, paths: VMPaths, qemuAlive: Bool, deadline: UInt64, hint: String?
+    ) -> CorralError {
         let tail = Self.consoleTail(paths, lines: 12)
         let console = tail.isEmpty ? "the console is empty" : "last console lines:\n\(tail)"
+        let detail = (hint.map { "\($0); " } ?? "") + console
         if error.code == .timeout || HostProcess.monotonicNanoseconds() >= deadline {
             return .timeout(
-                "failed to start instance: the guest did not report ready within \(configuration.bootTimeout); \(console)"
+                "failed to start instance: the guest did not report ready within \(configuration.bootTimeout); \(detail)"
             )
         }
         if !qemuAlive {
-            return .internal("failed to start instance: QEMU exited during boot; \(console)")
+            return .internal("failed to start instance: QEMU exited during boot; \(detail)")
         }
-        return CorralError(error.code, "\(error.description); \(console)")
+        return CorralError(error.code, "\(error.description); \(detail)")
     }
 
     /// The last `lines` lines of the instance log, without carriage returns.

@@ -74,6 +74,7 @@ struct OCIImageConfig: Codable, Sendable {
         var entrypoint: [String]?
         var cmd: [String]?
         var workingDir: String?
+        var labels: [String: String]?
 
         init(env: [String]? = nil, cmd: [String]? = nil) {
             self.env = env
@@ -87,6 +88,7 @@ struct OCIImageConfig: Codable, Sendable {
             case entrypoint = "Entrypoint"
             case cmd = "Cmd"
             case workingDir = "WorkingDir"
+            case labels = "Labels"
         }
     }
 
@@ -119,13 +121,17 @@ struct OCIImageConfig: Codable, Sendable {
 
     /// What an instance of the image runs.
     var runtimeConfig: ImageRuntimeConfig {
-        ImageRuntimeConfig(
-            entrypoint: config?.entrypoint ?? [],
-            cmd: config?.cmd ?? [],
-            env: config?.env ?? [],
-            workingDir: config?.workingDir.flatMap { $0.isEmpty ? nil : $0 },
-            user: config?.user.flatMap { $0.isEmpty ? nil : $0 },
-            exposedPorts: (config?.exposedPorts?.keys).map { $0.sorted() } ?? []
+        let runtime = config ?? Runtime()
+        let ports: [String] = (runtime.exposedPorts?.keys).map { $0.sorted() } ?? []
+        let labels: [String: String] = runtime.labels ?? [:]
+        return ImageRuntimeConfig(
+            entrypoint: runtime.entrypoint ?? [],
+            cmd: runtime.cmd ?? [],
+            env: runtime.env ?? [],
+            workingDir: runtime.workingDir.flatMap { $0.isEmpty ? nil : $0 },
+            user: runtime.user.flatMap { $0.isEmpty ? nil : $0 },
+            exposedPorts: ports,
+            labels: labels
         )
     }
 

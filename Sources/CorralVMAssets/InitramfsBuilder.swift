@@ -1,4 +1,5 @@
 import CorralCore
+import CorralHost
 
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ public struct InitramfsBuilder: Sendable {
         let action = "build the initramfs"
         let agent = try AssetFiles.read(agentPath, action: action)
         let version = kernel.version.map { $0.filter { $0.isLetter || $0.isNumber || "._-+".contains($0) } } ?? "unknown"
-        let path = "\(cacheDirectory)/initramfs-v\(Self.layoutVersion)-\(version)-\(AssetFiles.fingerprint(agent)).cpio"
+        let path = "\(cacheDirectory)/initramfs-v\(Self.layoutVersion)-\(version)\(Self.modulesTag(kernel))-\(AssetFiles.fingerprint(agent)).cpio"
         if AssetFiles.exists(path) { return path }
         try AssetFiles.makeDirectories(cacheDirectory, action: action)
         return try AssetFiles.withLock("\(cacheDirectory)/.lock", action: action) { () throws(CorralError) -> String in
@@ -47,6 +48,14 @@ public struct InitramfsBuilder: Sendable {
             try AssetFiles.writeAtomically(path, [archive], mode: 0o644, action: action)
             return path
         }
+    }
+
+    /// Empty for a host kernel's modules; for a kernel from an image, a tag of
+    /// where its modules come from (or that it has none), so that two kernels of
+    /// one version never share an archive.
+    static func modulesTag(_ kernel: VMKernel) -> String {
+        guard kernel.imageRoot != nil else { return "" }
+        return "-image-" + AssetFiles.fingerprint(Array((kernel.modulesDirectory ?? "none").utf8))
     }
 
     /// Writes the user's initrd followed by Corral's initramfs to `path`
@@ -84,7 +93,7 @@ public struct InitramfsBuilder: Sendable {
     static func modules(for kernel: VMKernel) throws(CorralError) -> [(path: String, contents: [UInt8])] {
         guard let directory = kernel.modulesDirectory else { return [] }
         let action = "collect kernel modules from \(directory)"
-        let dep = try AssetFiles.read("\(directory)/modules.dep", action: action)
+        let dep = try read("\(directory)/modules.dep", of: kernel, action: action)
         let set = KernelModuleSet(modulesDep: String(decoding: dep, as: UTF8.self))
         let compressed = set.paths.filter { !$0.hasSuffix(".ko") }
         if !compressed.isEmpty, !kernelDecompressesModules(kernel) {
@@ -93,15 +102,34 @@ public struct InitramfsBuilder: Sendable {
         }
         var modules: [(path: String, contents: [UInt8])] = []
         for path in set.paths {
-            modules.append((path, try AssetFiles.read("\(directory)/\(path)", action: action)))
+            modules.append((path, try read("\(directory)/\(path)", of: kernel, action: action)))
         }
         return modules
     }
 
+    /// The file at `path`; for a kernel from an image, read confined to the
+    /// image's root, so neither `..` nor a symlink reaches a host file.
+    static func read(_ path: String, of kernel: VMKernel, action: String) throws(CorralError) -> [UInt8] {
+        guard let root = kernel.imageRoot else { return try AssetFiles.read(path, action: action) }
+        let inner = path.hasPrefix(root + "/") ? String(path.dropFirst(root.count)) : path
+        let bytes: [UInt8]?
+        do {
+            bytes = try ConfinedDirectory(path: root).read(inner, limit: maxImageFileBytes)
+        } catch {
+            throw CorralError(.invalidArgument, "failed to \(action): cannot read \(inner) in the image", cause: error)
+        }
+        guard let bytes else { throw .invalidArgument("failed to \(action): \(inner) does not exist in the image") }
+        return bytes
+    }
+
+    /// The largest module file or kernel config read from an image.
+    static let maxImageFileBytes = 256 << 20
+
     /// Whether `CONFIG_MODULE_DECOMPRESS=y` in the kernel's `/boot/config-<version>`.
     static func kernelDecompressesModules(_ kernel: VMKernel) -> Bool {
         guard let version = kernel.version,
-            let config = try? AssetFiles.read("\(VMKernel.bootDirectory)/config-\(version)", action: "read")
+            let config = try? read(
+                "\(kernel.imageRoot ?? "")\(VMKernel.bootDirectory)/config-\(version)", of: kernel, action: "read")
         else { return false }
         return String(decoding: config, as: UTF8.self).split(separator: "\n").contains("CONFIG_MODULE_DECOMPRESS=y")
     }

@@ -21,6 +21,7 @@ public struct RootDiskBuilder: Sendable {
     static let minimumBytes: UInt64 = 256 << 20
     static let mkfsTimeoutSeconds: UInt64 = 600
     static let lockWaitSeconds: UInt64 = 900
+    static let removeWaitSeconds: UInt64 = 5
 
     public init(cacheDirectory: String, qemuImgPath: String? = nil, mkfsPath: String? = nil) {
         self.cacheDirectory = cacheDirectory
@@ -92,18 +93,16 @@ public struct RootDiskBuilder: Sendable {
         try AssetFiles.writeAtomically(path, [overlay.encoded()], mode: 0o600, action: action)
     }
 
-    /// Removes the cached base of `digest`; a missing one is fine. Throws
-    /// `conflict` while the base is being built.
-    public func removeBase(digest: String) throws(CorralError) {
+    /// Removes the cached base of `digest`; a missing one is fine. Waits up to
+    /// `removeWaitSeconds` for a build of it to end, then throws `timeout`.
+    public func removeBase(digest: String) async throws(CorralError) {
         let action = "remove the root disk of \(digest)"
         let path = try basePath(digest: digest)
         guard AssetFiles.exists(cacheDirectory) else { return }
-        let lock = try AssetFiles.openLock(path + ".lock", action: action)
+        // A build holds the lock for its whole run; so, for an instant, may a child
+        // another thread forks before it execs (the descriptor is close-on-exec).
+        let lock = try await acquireLock(path + ".lock", action: action, waitSeconds: Self.removeWaitSeconds)
         defer { close(lock) }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            if errno == EWOULDBLOCK { throw .conflict("failed to \(action): it is being built") }
-            throw AssetFiles.failure(action, "flock", path + ".lock")
-        }
         if unlink(path) != 0, errno != ENOENT { throw AssetFiles.failure(action, "unlink", path) }
     }
 
@@ -126,10 +125,12 @@ public struct RootDiskBuilder: Sendable {
     }
 
     /// An exclusive `flock` on `lockPath`, polled so no thread blocks while another
-    /// builder holds it; gives up with `timeout` after `lockWaitSeconds`.
-    private func acquireLock(_ lockPath: String, action: String) async throws(CorralError) -> Int32 {
+    /// builder holds it; gives up with `timeout` after `waitSeconds`.
+    private func acquireLock(
+        _ lockPath: String, action: String, waitSeconds: UInt64 = lockWaitSeconds
+    ) async throws(CorralError) -> Int32 {
         let fd = try AssetFiles.openLock(lockPath, action: action)
-        let deadline = HostProcess.monotonicNanoseconds() + Self.lockWaitSeconds * 1_000_000_000
+        let deadline = HostProcess.monotonicNanoseconds() + waitSeconds * 1_000_000_000
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 let failure = AssetFiles.failure(action, "flock", lockPath)
@@ -138,7 +139,7 @@ public struct RootDiskBuilder: Sendable {
             }
             guard HostProcess.monotonicNanoseconds() < deadline else {
                 close(fd)
-                throw .timeout("failed to \(action): another build held \(lockPath) for \(Self.lockWaitSeconds) s")
+                throw .timeout("failed to \(action): a build held \(lockPath) for \(waitSeconds) s")
             }
             try? await Task.sleep(for: .milliseconds(100))
         }

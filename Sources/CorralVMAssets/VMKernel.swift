@@ -13,13 +13,19 @@ public struct VMKernel: Sendable, Equatable {
     public var path: String
     /// Its `uname -r`, e.g. `6.1.0-56-cloud-amd64`; nil when it cannot be told.
     public var version: String?
-    /// `/lib/modules/<version>` when it exists on this host.
+    /// `/lib/modules/<version>` when it exists on this host, or the image's
+    /// `<imageRoot>/lib/modules/<version>` for a kernel taken from an image.
     public var modulesDirectory: String?
+    /// The root of the image the kernel was taken from, or nil for a host kernel.
+    /// Files of an image kernel's modules are read confined to it: no symlink or
+    /// `..` in the image reaches a host file.
+    public var imageRoot: String?
 
-    public init(path: String, version: String?, modulesDirectory: String?) {
+    public init(path: String, version: String?, modulesDirectory: String?, imageRoot: String? = nil) {
         self.path = path
         self.version = version
         self.modulesDirectory = modulesDirectory
+        self.imageRoot = imageRoot
     }
 }
 
@@ -42,6 +48,22 @@ extension VMKernel {
     }
 
     static func at(path: String, modulesRoot: String) throws(CorralError) -> VMKernel {
+        try at(path: path) { modulesDirectory($0, root: modulesRoot) }
+    }
+
+    /// The kernel image at `path` taken from the image rooted at `imageRoot`;
+    /// `modules` gives the host path of the image's modules directory for the
+    /// kernel's version, or nil when the image has none. Throws `notFound` when
+    /// the file is missing.
+    public static func inImage(
+        path: String, imageRoot: String, modules: (String) -> String?
+    ) throws(CorralError) -> VMKernel {
+        var kernel = try at(path: path, modules: modules)
+        kernel.imageRoot = imageRoot
+        return kernel
+    }
+
+    static func at(path: String, modules: (String) -> String?) throws(CorralError) -> VMKernel {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
@@ -56,7 +78,8 @@ extension VMKernel {
         var header = [UInt8](repeating: 0, count: 64 * 1024)
         let count = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         let version = count > 0 ? Self.bzImageVersion(Array(header[0..<count])) : nil
-        return VMKernel(path: path, version: version, modulesDirectory: modulesDirectory(version, root: modulesRoot))
+        let directory = version.flatMap { $0.contains("/") ? nil : modules($0) }
+        return VMKernel(path: path, version: version, modulesDirectory: directory)
     }
 
     static func newest(in boot: String, modulesRoot: String) throws(CorralError) -> VMKernel {

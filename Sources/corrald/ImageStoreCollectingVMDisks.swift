@@ -42,20 +42,20 @@ struct ImageStoreCollectingVMDisks: ImageStoreService {
     }
 
     func remove(_ reference: String, inUse: Set<String>) async throws(CorralError) -> [String] {
-        collect(try await images.remove(reference, inUse: inUse))
+        await collect(try await images.remove(reference, inUse: inUse))
     }
 
     func prune(inUse: Set<String>) async throws(CorralError) -> [String] {
-        collect(try await images.prune(inUse: inUse))
+        await collect(try await images.prune(inUse: inUse))
     }
 
     /// Removes the base disks of `removed`. The image is gone either way: a disk
     /// that cannot be removed is logged and left, taking space but never used.
-    private func collect(_ removed: [String]) -> [String] {
+    private func collect(_ removed: [String]) async -> [String] {
         guard let vm else { return removed }
         for digest in removed {
             do throws(CorralError) {
-                try vm.removeBaseDisk(digest: digest)
+                try await vm.removeBaseDisk(digest: digest)
             } catch {
                 logger.warning("cannot remove the VM base disk of a removed image", metadata: ["digest": "\(digest)", "error": "\(error)"])
             }

@@ -14,7 +14,7 @@ import Testing
         let config = try StoreJSON.decode(OCIImageConfig.self, from: Array(json.utf8), action: "test")
         #expect(config.runtimeConfig == ImageRuntimeConfig(
             entrypoint: ["/entry.sh"], cmd: [], env: ["PATH=/bin", "A=b=c"], workingDir: "/srv", user: "app:app",
-            exposedPorts: ["53/udp", "8080/tcp"]
+            exposedPorts: ["53/udp", "8080/tcp"], labels: ["a": "b"]
         ))
         let bare = try StoreJSON.decode(OCIImageConfig.self, from: Array(#"{"rootfs":{"type":"layers","diff_ids":[]}}"#.utf8), action: "test")
         #expect(bare.runtimeConfig == ImageRuntimeConfig())
@@ -37,6 +37,7 @@ import Testing
         runtime.workingDir = "/srv"
         runtime.user = "1000:1000"
         runtime.exposedPorts = ["80/tcp": EmptyObject()]
+        runtime.labels = ["org.corral.vm.cmdline": "quiet"]
         let image = try layout.writeImage(
             layers: [layer], diffIDs: [try #require(ImageDigest(layer.digest))], runtime: runtime, createdBy: "test"
         )
@@ -52,7 +53,7 @@ import Testing
         let stored = try await store.importArchive(path: archive, format: .ociArchive, reference: "corral/app:1", progress: { _ in })
         let expected = ImageRuntimeConfig(
             entrypoint: ["/bin/app"], cmd: ["--serve"], env: ["PATH=/bin", "MODE=test"], workingDir: "/srv",
-            user: "1000:1000", exposedPorts: ["80/tcp"]
+            user: "1000:1000", exposedPorts: ["80/tcp"], labels: ["org.corral.vm.cmdline": "quiet"]
         )
         #expect(stored.config == expected)
         #expect(try await store.config(digest: stored.digest) == expected)

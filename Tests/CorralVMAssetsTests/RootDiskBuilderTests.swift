@@ -54,9 +54,9 @@ import Testing
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/disks").filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty)
 
-        try builder.removeBase(digest: digest)
+        try await builder.removeBase(digest: digest)
         #expect(!FileManager.default.fileExists(atPath: base))
-        try builder.removeBase(digest: digest)
+        try await builder.removeBase(digest: digest)
     }
 
     @Test func concurrentBuildersOfOneDigestBuildOnce() async throws {
