@@ -30,16 +30,7 @@ extension BridgeOperations {
         let bridge = configuration.bridgeName
         var undo = SynchronousUndoStack()
         do throws(CorralError) {
-            let (allocation, created) = try ipam.reserve(for: instance)
-            if created {
-                undo.push { [ipam, logger] in
-                    do throws(CorralError) {
-                        try ipam.release(instance)
-                    } catch {
-                        logger.warning("failed to release the lease of instance \(instance) after a failed attach: \(error)")
-                    }
-                }
-            }
+            let (allocation, _) = try reserveLease(for: instance, undo: &undo)
             let connect = "link set dev \(names.tap) master \(bridge) alias \(names.alias) up"
             let readBack = "address show dev \(names.tap)"
             let lines: [String]

@@ -136,16 +136,7 @@ struct BridgeOperations: Sendable {
         let names = InstanceNetworkNames(instance)
         var undo = SynchronousUndoStack()
         do throws(CorralError) {
-            let (allocation, created) = try ipam.reserve(for: instance)
-            if created {
-                undo.push { [ipam, logger] in
-                    do throws(CorralError) {
-                        try ipam.release(instance)
-                    } catch {
-                        logger.warning("failed to release the lease of instance \(instance) after a failed attach: \(error)")
-                    }
-                }
-            }
+            let (allocation, created) = try reserveLease(for: instance, undo: &undo)
             let result = attachment(allocation)
             try ensureNamespace(names, leaseIsNew: created, undo: &undo)
             let host = try ensureVeth(names, mac: allocation.mac, undo: &undo)
@@ -179,6 +170,24 @@ struct BridgeOperations: Sendable {
             undo.unwind()
             throw error
         }
+    }
+
+    /// The lease of `instance`, made now if it has none (then released by `undo`);
+    /// says whether this call made it.
+    func reserveLease(
+        for instance: UUID, undo: inout SynchronousUndoStack
+    ) throws(CorralError) -> (allocation: IPAllocation, created: Bool) {
+        let (allocation, created) = try ipam.reserve(for: instance)
+        if created {
+            undo.push { [ipam, logger] in
+                do throws(CorralError) {
+                    try ipam.release(instance)
+                } catch {
+                    logger.warning("failed to release the lease of instance \(instance) after a failed attach: \(error)")
+                }
+            }
+        }
+        return (allocation, created)
     }
 
     private func ensureNamespace(

@@ -1,3 +1,4 @@
+import CCorralSpawn
 import Glibc
 
 /// A failed system call of the agent, reported to the host as
@@ -19,5 +20,23 @@ struct AgentSystemError: Error, CustomStringConvertible {
         let reason = String(cString: strerror(errno))
         if let path { return "failed to \(action): \(call) \(path): \(reason)" }
         return "failed to \(action): \(call): \(reason)"
+    }
+}
+
+extension AgentSystemError {
+    /// The failure `corral_agent_spawn` reported, naming the step of the child that failed.
+    static func spawn(
+        _ action: String, _ result: corral_agent_spawn_result, path: String, workingDirectory: String?,
+        identity: (uid: UInt32, gid: UInt32)? = nil
+    ) -> AgentSystemError {
+        let call: String
+        switch Int(result.stage) {
+        case Int(CORRAL_AGENT_SPAWN_CHDIR): call = "chdir \(workingDirectory ?? "")"
+        case Int(CORRAL_AGENT_SPAWN_IDENTITY): call = identity.map { "setuid/setgid \($0.uid):\($0.gid)" } ?? "setuid/setgid"
+        case Int(CORRAL_AGENT_SPAWN_TERMINAL): call = "ioctl TIOCSCTTY"
+        case Int(CORRAL_AGENT_SPAWN_EXEC): call = "execve"
+        default: call = "spawn"
+        }
+        return AgentSystemError(action, call: call, path: path, errno: result.error)
     }
 }

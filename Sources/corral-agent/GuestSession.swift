@@ -110,14 +110,8 @@ struct GuestSession {
             }
         }
         guard status == 0 else {
-            let call: String
-            switch Int(result.stage) {
-            case Int(CORRAL_AGENT_SPAWN_CHDIR): call = "chdir \(request.workingDirectory ?? "")"
-            case Int(CORRAL_AGENT_SPAWN_TERMINAL): call = "ioctl TIOCSCTTY"
-            case Int(CORRAL_AGENT_SPAWN_EXEC): call = "execve"
-            default: call = "spawn"
-            }
-            throw AgentSystemError("start \(request.argv[0])", call: call, path: path, errno: result.error)
+            throw AgentSystemError.spawn(
+                "start \(request.argv[0])", result, path: path, workingDirectory: request.workingDirectory)
         }
         return result.pid
     }

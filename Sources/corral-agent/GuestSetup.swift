@@ -142,14 +142,9 @@ enum GuestSetup {
             }
         }
         guard status == 0 else {
-            let call: String
-            switch Int(result.stage) {
-            case Int(CORRAL_AGENT_SPAWN_CHDIR): call = "chdir \(spec.workingDirectory ?? "")"
-            case Int(CORRAL_AGENT_SPAWN_IDENTITY): call = "setuid/setgid \(config.uid):\(config.gid)"
-            case Int(CORRAL_AGENT_SPAWN_EXEC): call = "execve"
-            default: call = "spawn"
-            }
-            throw AgentSystemError("start the workload", call: call, path: path, errno: result.error)
+            throw AgentSystemError.spawn(
+                "start the workload", result, path: path, workingDirectory: spec.workingDirectory,
+                identity: (config.uid, config.gid))
         }
         return result.pid
     }
