@@ -225,6 +225,28 @@ def test_a_failing_vm_is_restarted_by_its_policy(vdaemon: Daemon) -> None:
     api.ok("DELETE", f"/v1/instances/{uuid}", timeout=60)
 
 
+def test_a_volume_made_with_the_vm_keeps_its_files_across_stop_and_start(vdaemon: Daemon) -> None:
+    api = vdaemon.api
+    body = {"name": "vm-vol", "driver": "vm", "image": BUSYBOX, "memory_mb": 128, "autostart": True,
+            "timeout_s": BOOT_S, "args": ["sleep", "600"],
+            "volumes": [{"size_mb": 64, "at": "/data"}, {"size_mb": 16, "at": "/srv/ro", "readonly": True}]}
+    inst = api.create(timeout=BOOT_S + 30, **body)
+    uuid = inst["uuid"]
+    code, out, err = exec_in(api, uuid, ["sh", "-c", "grep ' /data ' /proc/mounts; echo kept > /data/note"])
+    assert code == 0 and b"ext4 rw" in out, (out, err)
+    code, out, _ = exec_in(api, uuid, ["sh", "-c", "grep ' /srv/ro ' /proc/mounts; touch /srv/ro/x"])
+    assert code != 0 and b"ext4 ro" in out, out
+
+    api.stop(uuid, drain_timeout_ms=10_000)
+    api.wait_state(uuid, "stopped", timeout=60)
+    api.start(uuid)
+    api.wait_state(uuid, "running", timeout=BOOT_S)
+    assert exec_in(api, uuid, ["cat", "/data/note"])[:2] == (0, b"kept\n")
+
+    api.ok("DELETE", f"/v1/instances/{uuid}", timeout=60)
+    assert not vdaemon.instance_dir(uuid).exists(), "the volumes go with their instance"
+
+
 def test_a_forced_stop_ends_the_vm_at_once(vdaemon: Daemon) -> None:
     api = vdaemon.api
     inst = api.create(
@@ -244,6 +266,15 @@ def test_a_forced_stop_ends_the_vm_at_once(vdaemon: Daemon) -> None:
 
 def test_bad_vm_requests_are_refused_by_name(vdaemon: Daemon) -> None:
     api = vdaemon.api
+    for volume, field in [({"at": "/data"}, ".size_mb"), ({"size_mb": 8, "at": "data"}, ".at"),
+                          ({"name": "shared", "at": "/data"}, ".name"), ({"size_mb": 8, "at": "/../x"}, ".at")]:
+        r = api.request("POST", "/v1/instances", json_body={
+            "name": "badvol", "driver": "vm", "image": BUSYBOX, "args": ["true"], "volumes": [volume]})
+        assert r.status_code in (400, 501), r.text
+        assert f"'volumes[0]{field}'" in r.text, r.text
+    r = api.request("POST", "/v1/instances", json_body={
+        "name": "ctrvol", "driver": "container", "image": BUSYBOX, "args": ["true"], "volumes": [{"size_mb": 8, "at": "/d"}]})
+    assert r.status_code == 400 and "volumes" in r.text, r.text
     r = api.request("POST", "/v1/instances", json_body={"name": "tiny", "driver": "vm", "image": BUSYBOX, "memory_mb": 16, "args": ["true"]})
     assert r.status_code == 400, r.text
     assert "memory_mb" in r.json().get("message", r.text)

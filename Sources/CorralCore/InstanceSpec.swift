@@ -19,6 +19,8 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
     public var ports: [PortMapping]
     /// The kernel of a `vm` instance; nil boots the driver's default.
     public var kernel: KernelSpec?
+    /// Volumes created with the instance.
+    public var volumes: [VolumeSpec]
 
     public init(
         driver: String,
@@ -33,7 +35,8 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         annotations: [String: String] = [:],
         deleteLock: Bool = false,
         ports: [PortMapping] = [],
-        kernel: KernelSpec? = nil
+        kernel: KernelSpec? = nil,
+        volumes: [VolumeSpec] = []
     ) {
         self.driver = driver
         self.image = image
@@ -48,10 +51,11 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         self.deleteLock = deleteLock
         self.ports = ports
         self.kernel = kernel
+        self.volumes = volumes
     }
 
     enum CodingKeys: String, CodingKey {
-        case driver, image, args, env, memoryMB, vcpus, restartPolicy, features, tags, annotations, deleteLock, ports, kernel
+        case driver, image, args, env, memoryMB, vcpus, restartPolicy, features, tags, annotations, deleteLock, ports, kernel, volumes
     }
 
     /// Decodes records written before a field existed with that field's default.
@@ -70,6 +74,7 @@ public struct InstanceSpec: Codable, Sendable, Equatable {
         deleteLock = try c.decodeIfPresent(Bool.self, forKey: .deleteLock) ?? false
         ports = try c.decodeIfPresent([PortMapping].self, forKey: .ports) ?? []
         kernel = try c.decodeIfPresent(KernelSpec.self, forKey: .kernel)
+        volumes = try c.decodeIfPresent([VolumeSpec].self, forKey: .volumes) ?? []
     }
 
     public var deleteOnStop: Bool { features.contains(.deleteOnStop) }

@@ -29,11 +29,28 @@ public struct QEMUCommandLine: Sendable, Equatable {
     /// The unix socket of QMP; nil: no QMP (the probe).
     public var qmpSocket: String?
     public var network: Network?
+    /// Raw ext4 volume files, attached after the root disk as `virtio-blk` disks
+    /// whose serials are `Self.volumeSerial(index)`.
+    public var volumes: [Volume]
+
+    public struct Volume: Sendable, Equatable {
+        public var path: String
+        public var readOnly: Bool
+
+        public init(path: String, readOnly: Bool) {
+            self.path = path
+            self.readOnly = readOnly
+        }
+    }
+
+    /// The serial of volume `index`: the guest finds the disk by it
+    /// (`/sys/block/*/serial`), as device names follow probe order.
+    public static func volumeSerial(_ index: Int) -> String { "corral-vol\(index)" }
 
     public init(
         executable: String, machine: VMMachine, accelerator: VMAccelerator, memoryMB: Int, vcpus: Int,
         kernel: String, initrd: String, kernelCommandLine: String, rootDisk: String? = nil,
-        agentSocket: String? = nil, qmpSocket: String? = nil, network: Network? = nil
+        agentSocket: String? = nil, qmpSocket: String? = nil, network: Network? = nil, volumes: [Volume] = []
     ) {
         self.executable = executable
         self.machine = machine
@@ -47,6 +64,7 @@ public struct QEMUCommandLine: Sendable, Equatable {
         self.agentSocket = agentSocket
         self.qmpSocket = qmpSocket
         self.network = network
+        self.volumes = volumes
     }
 
     /// The full argv, `argv[0]` first.
@@ -69,6 +87,13 @@ public struct QEMUCommandLine: Sendable, Equatable {
             args += [
                 "-drive", "id=root,file=\(Self.escape(rootDisk)),format=qcow2,if=none,cache=writeback,discard=unmap",
                 "-device", "virtio-blk-\(bus),drive=root",
+            ]
+        }
+        for (index, volume) in volumes.enumerated() {
+            let readOnly = volume.readOnly ? ",readonly=on" : ""
+            args += [
+                "-drive", "id=vol\(index),file=\(Self.escape(volume.path)),format=raw,if=none,cache=writeback\(readOnly)",
+                "-device", "virtio-blk-\(bus),drive=vol\(index),serial=\(Self.volumeSerial(index))",
             ]
         }
         if let agentSocket {

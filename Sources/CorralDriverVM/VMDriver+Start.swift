@@ -74,6 +74,15 @@ extension VMDriver {
                 let overlay = paths.overlay
                 undo.push { try? RawFile.remove(overlay) }
             }
+            var volumes: [QEMUCommandLine.Volume] = []
+            for (index, volume) in spec.volumes.enumerated() {
+                let path = paths.volume(index)
+                if !RawFile.exists(path) {
+                    try await disks.createVolume(at: path, sizeMB: volume.sizeMB)
+                    undo.push { try? RawFile.remove(path) }
+                }
+                volumes.append(QEMUCommandLine.Volume(path: path, readOnly: volume.readOnly))
+            }
             let initrd: String
             if let userInitrd {
                 try await assets.combined(userInitrd: userInitrd, kernel: kernel, at: paths.combinedInitrd)
@@ -104,7 +113,8 @@ extension VMDriver {
                 executable: qemu, machine: configuration.machine, accelerator: decision.accelerator,
                 memoryMB: spec.memoryMB, vcpus: spec.vcpus, kernel: kernel.path, initrd: initrd,
                 kernelCommandLine: commandLine.rendered, rootDisk: paths.overlay, agentSocket: paths.agentSocket,
-                qmpSocket: paths.qmpSocket, network: attachment.map { QEMUCommandLine.Network(tap: $0.tap, mac: $0.mac) }
+                qmpSocket: paths.qmpSocket, network: attachment.map { QEMUCommandLine.Network(tap: $0.tap, mac: $0.mac) },
+                volumes: volumes
             )
             let parameters = ShimParameters(
                 instanceDirectory: paths.directory,
@@ -133,6 +143,11 @@ extension VMDriver {
                         mac: $0.mac, address: $0.ip, prefixLength: UInt8(clamping: $0.prefixLength), gateway: $0.gateway,
                         nameservers: $0.nameservers
                     )
+                },
+                volumes: spec.volumes.enumerated().map { index, volume in
+                    GuestVolume(
+                        device: "serial:\(QEMUCommandLine.volumeSerial(index))", mountPoint: volume.mountPoint,
+                        readOnly: volume.readOnly)
                 }
             )
             try await boot(uuid, handle: handle, config: config, deadline: deadline, hint: bootHint)

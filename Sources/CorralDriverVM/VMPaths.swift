@@ -12,6 +12,8 @@ struct VMPaths: Sendable {
     /// The instance's writable disk: a qcow2 overlay over the image's ext4 base.
     /// Kept across stop and start, removed by `destroy`.
     var overlay: String { instance.file("disk.qcow2") }
+    /// The disk of the instance's volume `index`, kept across stop and start like the overlay.
+    func volume(_ index: Int) -> String { instance.file("volume-\(index).ext4") }
     var agentSocket: String { instance.file("agent.sock") }
     var qmpSocket: String { instance.file("qmp.sock") }
     /// Corral's initramfs with the user's initrd laid under it, when one is given.

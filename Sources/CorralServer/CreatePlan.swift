@@ -39,7 +39,8 @@ struct CreatePlan {
             tags: request.tags ?? [],
             annotations: request.annotations ?? [:],
             ports: try (request.ports ?? []).map { (text) throws(CorralError) in try PortMapping(parsing: text) },
-            kernel: try Self.kernel(request.kernel, driver: driver)
+            kernel: try Self.kernel(request.kernel, driver: driver),
+            volumes: try Self.volumes(request.volumes ?? [], driver: driver)
         )
         if replicas > 0 && !spec.ports.isEmpty {
             throw .invalidArgument("invalid field 'ports': replicas cannot share published host ports")
@@ -75,11 +76,51 @@ struct CreatePlan {
         return KernelSpec(path: kernel.path, initrd: kernel.initrd, cmdline: kernel.cmdline ?? [:])
     }
 
+    /// Volumes created with the instance (`size_mb` and `at`); only the vm driver
+    /// attaches them. Existing volumes by name, UUID or host path need a volume
+    /// store Corral does not have yet.
+    private static func volumes(_ volumes: [CreateInstanceRequest.Volume], driver: String) throws(CorralError) -> [VolumeSpec] {
+        guard !volumes.isEmpty else { return [] }
+        guard driver == "vm" else {
+            throw .invalidArgument("invalid field 'volumes': the \(driver) driver does not attach volumes (use driver vm)")
+        }
+        var mountPoints: Set<String> = []
+        return try volumes.enumerated().map { (index, volume) throws(CorralError) -> VolumeSpec in
+            let field = "volumes[\(index)]"
+            let unsupported: [(String, Bool)] = [
+                ("uuid", volume.uuid != nil), ("name", volume.name != nil), ("host_path", volume.hostPath != nil),
+                ("quota_policy", volume.quotaPolicy != nil), ("tags", volume.tags != nil), ("uid", volume.uid != nil),
+                ("gid", volume.gid != nil), ("access_mode", volume.accessMode != nil), ("args", volume.args != nil),
+            ]
+            if let (name, _) = unsupported.first(where: { $0.1 }) {
+                throw .unsupported(
+                    "unsupported field '\(field).\(name)': Corral creates volumes with their instance only (size_mb and at)")
+            }
+            if let filesystem = volume.filesystem, filesystem != "ext4" {
+                throw .unsupported("unsupported field '\(field).filesystem' '\(filesystem)': volumes are ext4")
+            }
+            guard let size = volume.sizeMB else {
+                throw .invalidArgument("invalid field '\(field).size_mb': required, the size of the volume to create")
+            }
+            guard (1...VolumeSpec.maximumSizeMB).contains(size) else {
+                throw .invalidArgument("invalid field '\(field).size_mb' \(size): must be between 1 and \(VolumeSpec.maximumSizeMB)")
+            }
+            let parts = volume.at.split(separator: "/", omittingEmptySubsequences: true)
+            guard volume.at.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), !parts.contains(".") else {
+                throw .invalidArgument("invalid field '\(field).at' '\(volume.at)': must be an absolute path below /")
+            }
+            let mountPoint = "/" + parts.joined(separator: "/")
+            guard mountPoints.insert(mountPoint).inserted else {
+                throw .invalidArgument("invalid field '\(field).at' '\(volume.at)': another volume is mounted there")
+            }
+            return VolumeSpec(sizeMB: size, mountPoint: mountPoint, readOnly: volume.readonly ?? false)
+        }
+    }
+
     /// Fields of the wire that name capabilities Corral does not have yet.
     private static func refuseUnsupported(_ request: CreateInstanceRequest) throws(CorralError) {
         var present: [String] = []
         if request.serviceGroup != nil { present.append("service_group") }
-        if let volumes = request.volumes, !volumes.isEmpty { present.append("volumes") }
         if let roms = request.roms, !roms.isEmpty { present.append("roms") }
         if let plugins = request.plugins, !plugins.isEmpty { present.append("plugins") }
         if request.template != nil { present.append("template") }

@@ -71,6 +71,30 @@ public struct RootDiskBuilder: Sendable {
         return path
     }
 
+    /// An empty ext4 disk of `sizeMB` MiB at `path` (sparse, written beside it and
+    /// renamed into place); an existing one is kept. For volumes made with their instance.
+    public func createVolume(at path: String, sizeMB: Int) async throws(CorralError) {
+        let action = "create the volume \(path)"
+        if FileManager.default.fileExists(atPath: path) { return }
+        let mkfs = try mkfsExecutable(action)
+        let temporary = AssetFiles.temporaryPath(for: path)
+        defer { unlink(temporary) }
+        let watcher: DescriptorWatcher
+        do {
+            watcher = try DescriptorWatcher(name: "corral-vm-mkfs")
+        } catch {
+            throw CorralError(.internal, "failed to \(action)", cause: error)
+        }
+        defer { watcher.shutdown() }
+        let command = HostCommand(
+            executable: mkfs, arguments: ["-q", "-F", "-t", "ext4", "-m", "0", "-L", "corral-volume", temporary, "\(sizeMB)M"])
+        let outcome = try await command.run(
+            watcher: watcher, deadline: HostProcess.monotonicNanoseconds() + Self.mkfsTimeoutSeconds * 1_000_000_000)
+        if outcome.timedOut { throw .timeout("failed to \(action): mkfs.ext4 ran longer than \(Self.mkfsTimeoutSeconds) s") }
+        guard outcome.exitCode == 0 else { throw .internal("failed to \(action): mkfs.ext4 failed: \(outcome.errorText)") }
+        guard rename(temporary, path) == 0 else { throw AssetFiles.failure(action, "rename", path) }
+    }
+
     /// Creates the qcow2 overlay `path` over the raw image `base` (atomically).
     /// Idempotent: an existing overlay of `base` is kept; one over another base is
     /// a conflict.

@@ -30,11 +30,11 @@ enum GuestSetup {
             throw AgentSystemError("mount the root disk", call: "mount", path: config.rootDevice)
         }
         for volume in config.volumes {
-            try waitForDevice(volume.device)
+            let device = try blockDevice(volume.device)
             let target = newRoot + normalized(volume.mountPoint)
             try GuestDirectory.create(target)
             let flags: UInt = volume.readOnly ? UInt(MS_RDONLY) : 0
-            if corral_agent_mount(volume.device, target, volume.fileSystem, flags, nil) != 0 {
+            if corral_agent_mount(device, target, volume.fileSystem, flags, nil) != 0 {
                 throw AgentSystemError("mount volume \(volume.device)", call: "mount", path: volume.mountPoint)
             }
         }
@@ -56,6 +56,37 @@ enum GuestSetup {
         }
         if corral_agent_switch_root(newRoot) != 0 {
             throw AgentSystemError("switch to the root disk", call: "switch root", path: newRoot)
+        }
+    }
+
+    /// The device node `device` names: a path as it is, or `serial:<s>` for the
+    /// virtio disk whose serial is `s` (names follow probe order, serials do not).
+    /// Waits for it as `waitForDevice` does.
+    private static func blockDevice(_ device: String) throws(AgentSystemError) -> String {
+        guard device.hasPrefix("serial:") else {
+            try waitForDevice(device)
+            return device
+        }
+        let serial = String(device.dropFirst("serial:".count))
+        let deadline = monotonicMilliseconds() + deviceWaitMilliseconds
+        while true {
+            if let directory = opendir("/sys/block") {
+                defer { closedir(directory) }
+                while let entry = readdir(directory) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                    guard !name.hasPrefix(".") else { continue }
+                    guard let bytes = try? GuestFiles.read(path: "/sys/block/\(name)/serial", limit: 256) else { continue }
+                    if String(decoding: bytes, as: UTF8.self).trimmingWhitespace() == serial {
+                        let node = "/dev/\(name)"
+                        try waitForDevice(node)
+                        return node
+                    }
+                }
+            }
+            if monotonicMilliseconds() >= deadline {
+                throw AgentSystemError("find the disk with serial \(serial)", call: "readdir", path: "/sys/block", errno: ENOENT)
+            }
+            usleep(10_000)
         }
     }
 

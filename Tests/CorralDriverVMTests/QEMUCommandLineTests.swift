@@ -45,6 +45,19 @@ struct QEMUCommandLineTests {
         #expect(values(args, "-drive").first?.hasPrefix("id=root,file=/state/instances/x/disk.qcow2,format=qcow2,if=none") == true)
     }
 
+    @Test func volumesFollowTheRootDiskWithSerialsTheGuestFindsThemBy() {
+        var command = command(.microvm, .tcg)
+        command.volumes = [.init(path: "/state/x/volume-0.ext4", readOnly: false), .init(path: "/state/x/volume-1.ext4", readOnly: true)]
+        let args = command.arguments
+        let drives = values(args, "-drive")
+        #expect(drives.count == 3 && drives[0].hasPrefix("id=root,"))
+        #expect(drives[1] == "id=vol0,file=/state/x/volume-0.ext4,format=raw,if=none,cache=writeback")
+        #expect(drives[2] == "id=vol1,file=/state/x/volume-1.ext4,format=raw,if=none,cache=writeback,readonly=on")
+        let devices = values(args, "-device")
+        #expect(devices.contains("virtio-blk-device,drive=vol0,serial=corral-vol0"))
+        #expect(devices.contains("virtio-blk-device,drive=vol1,serial=corral-vol1"))
+    }
+
     @Test func q35UnderKVMUsesPCIDevicesAndTheHostCPU() {
         let args = command(.q35, .kvm, network: false).arguments
         #expect(values(args, "-M") == ["q35"])
