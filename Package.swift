@@ -163,6 +163,8 @@ let package = Package(
                 .unsafeFlags(["-Xlinker", "-s"], .when(configuration: .release)),
             ]
         ),
+        // What several driver test suites share (the exit sink), in one place.
+        .target(name: "CorralTestSupport", dependencies: ["CorralCore"], path: "Tests/CorralTestSupport"),
         .testTarget(name: "CorralCoreTests", dependencies: ["CorralCore"]),
         .testTarget(
             name: "CorralEngineTests",
@@ -178,7 +180,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CorralDriverProcessTests",
-            dependencies: ["CorralDriverProcess", "CorralHost", "CorralCore"]
+            dependencies: ["CorralTestSupport", "CorralDriverProcess", "CorralHost", "CorralCore"]
         ),
         .testTarget(name: "CorralAPITests", dependencies: ["CorralAPI"]),
         .testTarget(name: "CorralAgentProtocolTests", dependencies: ["CorralAgentProtocol"]),
@@ -186,12 +188,12 @@ let package = Package(
         .testTarget(name: "CorralNetworkTests", dependencies: ["CorralNetwork", "CorralCore", "CorralHost", "CorralStore"]),
         .testTarget(
             name: "CorralDriverContainerTests",
-            dependencies: ["CorralDriverContainer", "CorralHost", "CorralCore"]
+            dependencies: ["CorralTestSupport", "CorralDriverContainer", "CorralHost", "CorralCore"]
         ),
         .testTarget(name: "CorralVMAssetsTests", dependencies: ["CorralVMAssets", "CorralCore", "CorralHost"]),
         .testTarget(
             name: "CorralDriverVMTests",
-            dependencies: ["CorralDriverVM", "CorralVMAssets", "CorralAgentProtocol", "CorralHost", "CorralCore"]
+            dependencies: ["CorralTestSupport", "CorralDriverVM", "CorralVMAssets", "CorralAgentProtocol", "CorralHost", "CorralCore"]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralDriverContainer
 import CorralHost
+import CorralTestSupport
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralDriverProcess
 import CorralHost
+import CorralTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -9,30 +10,6 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Records every exit a driver reports.
-final class CollectingSink: DriverEventSink {
-    private let exits = Mutex<[UUID: [CorralCore.ExitStatus]]>([:])
-
-    func instanceExited(_ uuid: UUID, status: CorralCore.ExitStatus) {
-        exits.withLock { $0[uuid, default: []].append(status) }
-    }
-
-    func reported(_ uuid: UUID) -> [CorralCore.ExitStatus] {
-        exits.withLock { $0[uuid] ?? [] }
-    }
-
-    /// The `number`th exit reported for `uuid` (1: the first), waiting up to `timeout`.
-    func waitForExit(_ uuid: UUID, number: Int = 1, timeout: Duration = .seconds(10)) async -> CorralCore.ExitStatus? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let exits = reported(uuid)
-            if exits.count >= number { return exits[number - 1] }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return nil
-    }
-}
 
 /// What the tests need from the host, found once.
 enum TestHost {

@@ -1,6 +1,7 @@
 import CorralAgentProtocol
 import CorralCore
 import CorralHost
+import CorralTestSupport
 import Foundation
 import Testing
 

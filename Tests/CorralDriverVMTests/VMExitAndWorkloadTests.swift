@@ -1,6 +1,7 @@
 import CorralCore
 import CorralHost
 import CorralShimFormat
+import CorralTestSupport
 import Foundation
 import Testing
 

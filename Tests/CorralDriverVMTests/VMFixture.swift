@@ -1,5 +1,6 @@
 import CorralCore
 import CorralHost
+import CorralTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -10,29 +11,6 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Records every exit a driver reports.
-final class CollectingSink: DriverEventSink {
-    private let exits = Mutex<[UUID: [CorralCore.ExitStatus]]>([:])
-
-    func instanceExited(_ uuid: UUID, status: CorralCore.ExitStatus) {
-        exits.withLock { $0[uuid, default: []].append(status) }
-    }
-
-    func reported(_ uuid: UUID) -> [CorralCore.ExitStatus] {
-        exits.withLock { $0[uuid] ?? [] }
-    }
-
-    /// The first exit reported for `uuid`, waiting up to `timeout`.
-    func waitForExit(_ uuid: UUID, timeout: Duration) async -> CorralCore.ExitStatus? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let exit = reported(uuid).first { return exit }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
-    }
-}
 
 /// Serves one busybox rootfs as every image digest it is asked for.
 struct BusyboxImages: ImageProvider {
