@@ -46,8 +46,10 @@ extension ContainerDriver {
         process.env = ImageRuntimeConfig(env: process.env).environment(overrides: request.env, defaults: [])
         if let directory = request.workingDirectory { process.cwd = directory }
         process.terminal = request.terminal != nil
-        // The runtime sizes the terminal before the command runs: a resize after the
-        // master arrives would race with a command that asks for its size at once.
+        // runc sizes the terminal before the command runs; crun only right after it
+        // started, so a command that asks for its size at its very first instruction
+        // may see 0x0 there, and then gets SIGWINCH like on any resize. The session
+        // sets the size again once the master arrives, before it is returned.
         process.consoleSize = request.terminal.map { OCIRuntimeSpec.ConsoleSize(height: $0.rows, width: $0.columns) }
 
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)

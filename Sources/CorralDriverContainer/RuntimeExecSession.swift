@@ -235,7 +235,11 @@ final class RuntimeExecSession: ExecSession {
                 if n > 0 {
                     stillOpen.append(output)
                     let bytes = Array(chunk[0..<n])
+                    let handing = HostProcess.monotonicNanoseconds()
                     if !deliver(output.isStderr ? .stderr(bytes) : .stdout(bytes)) { ended = true }
+                    // The drain time runs only while the consumer takes output: what the
+                    // command wrote before exiting is all delivered to a slow one.
+                    drainDeadline = drainDeadline.map { $0 + (HostProcess.monotonicNanoseconds() - handing) }
                 } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
                     stillOpen.append(output)
                 }

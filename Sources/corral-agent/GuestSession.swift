@@ -33,6 +33,8 @@ struct GuestSession {
     /// After the command's exit: when to stop waiting for the rest of its output
     /// (something it started may keep the terminal or a pipe open).
     var drainDeadline: Int64?
+    /// Whether the host held the output back at the last check after the exit.
+    var drainHeldBack = false
 
     /// Starts `request` with `environment` (already merged). Throws when the
     /// command cannot be started; nothing is left open then.

@@ -157,8 +157,16 @@ struct GuestSessions {
         let now = monotonicMilliseconds()
         let hostBehind = port.pendingOutputCount > Self.portBacklogLimit
         for (id, var session) in sessions where session.termination != nil {
-            if session.window <= 0 || hostBehind, session.stdout >= 0 || session.stderr >= 0 {
+            let open = session.stdout >= 0 || session.stderr >= 0
+            if open, session.window <= 0 || hostBehind {
                 session.drainDeadline = now + Self.drainMilliseconds
+                session.drainHeldBack = true
+                sessions[id] = session
+            } else if open, session.drainHeldBack {
+                // Output flows again: a whole drain time from now. The deadline set
+                // while held back may have passed as the host's window arrived.
+                session.drainDeadline = now + Self.drainMilliseconds
+                session.drainHeldBack = false
                 sessions[id] = session
             } else if session.isFinished(now: now) {
                 end(id, kill: false, port: &port)

@@ -42,8 +42,11 @@ extension ContainerDriverTests {
         try await withFixture { fixture in
             let (uuid, started) = try await fixture.start(["sleep", "60"])
             let session = try await fixture.driver.startExecSession(uuid, handle: started.handle, request: InteractiveExecRequest(
-                command: ["sh", "-c", "stty size; read go; stty size; exit 2"], terminal: TerminalSize(columns: 91, rows: 17)))
+                command: ["sh", "-c", "read go; stty size; read go; stty size; exit 2"], terminal: TerminalSize(columns: 91, rows: 17)))
             defer { session.close() }
+            // The size is the requested one once the session is returned (crun sets it
+            // only after the command started, so the command asks after a go-ahead).
+            try await session.writeInput(Array("go\n".utf8))
             var seen = ""
             let deadline = ContinuousClock.now + .seconds(20)
             while !seen.contains("17 91\r\n"), ContinuousClock.now < deadline, case .stdout(let bytes)? = await session.nextEvent() {
@@ -80,6 +83,32 @@ extension ContainerDriverTests {
             }
             #expect(error.code == .invalidArgument)
             #expect(fixture.sink.reported(uuid).isEmpty)
+        }
+    }
+
+    @Test func aSlowConsumerGetsAllTheOutputOfAnExitedCommand() async throws {
+        try await withFixture { fixture in
+            let (uuid, started) = try await fixture.start(["sleep", "60"])
+            let session = try await fixture.driver.startExecSession(uuid, handle: started.handle, request: InteractiveExecRequest(
+                command: ["sh", "-c", "dd if=/dev/zero bs=65536 count=2 2>/dev/null; exit 6"]))
+            defer { session.close() }
+            // Taking a chunk every 1.1 s, longer than the whole drain time after the
+            // exit: the command has exited long before the last of its output (in
+            // the pipe and in flight) is taken, and none of it may be lost.
+            var count = 0
+            var last: ExecSessionEvent?
+            for _ in 0..<100 {
+                try await Task.sleep(for: .milliseconds(1100))
+                guard let event = await session.nextEvent() else { break }
+                switch event {
+                case .stdout(let bytes): count += bytes.count
+                case .stderr: break
+                case .exited, .failed: last = event
+                }
+                if last != nil { break }
+            }
+            #expect(count == 2 << 16)
+            #expect(last == .exited(6))
         }
     }
 }
