@@ -32,6 +32,8 @@ let package = Package(
         // fork/exec with work between the two (cgroup join, setsid, dup2) that
         // posix_spawn cannot do and Swift cannot do after fork.
         .target(name: "CCorralSpawn"),
+        // rtnetlink requests for an instance's namespace and veth, in-process.
+        .target(name: "CCorralNetlink"),
         // The on-disk contract between corral-shim and the drivers; Foundation-free
         // so the shim starts fast.
         .target(name: "CorralShimFormat", swiftSettings: strict),
@@ -71,7 +73,7 @@ let package = Package(
         .target(
             name: "CorralNetwork",
             dependencies: [
-                "CorralCore", "CorralHost",
+                "CorralCore", "CorralHost", "CCorralNetlink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

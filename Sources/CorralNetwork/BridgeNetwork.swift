@@ -25,7 +25,9 @@ import Musl
 /// - Leases live in the state store (see `IPAM`), so an instance keeps its
 ///   address, MAC and names across daemon restarts until `detach`.
 ///
-/// Uses `ip` (iproute2) and `nft` (nftables) as subprocesses and needs root.
+/// A fresh attach makes the namespace and veth over rtnetlink in-process (see
+/// `Netlink`); the bridge, taps, NAT and the repair of an earlier attach use `ip`
+/// (iproute2) and `nft` (nftables) as subprocesses. Needs root.
 public final class BridgeNetwork: Sendable {
     public let configuration: BridgeConfiguration
     public let ipam: IPAM

@@ -43,15 +43,7 @@ extension BridgeOperations {
                 }
                 lines = try tools.ipBatchReadingBack([connect, readBack], action: "connect \(names.tap) to bridge \(bridge)")
             } else {
-                undo.push { [tools, logger] in
-                    do throws(CorralError) {
-                        if try tools.link(names.tap) != nil {
-                            try tools.ip(["link", "delete", "dev", names.tap], action: "delete tap \(names.tap)")
-                        }
-                    } catch {
-                        logger.warning("failed to undo the creation of tap \(names.tap): \(error)")
-                    }
-                }
+                undo.push { [logger] in Self.deleteLinkQuietly(names.tap, logger: logger) }
                 lines = try tools.ipBatchReadingBack(
                     ["tuntap add dev \(names.tap) mode tap", connect, readBack],
                     action: "create tap \(names.tap) for instance \(instance)"
@@ -75,13 +67,13 @@ extension BridgeOperations {
     /// whether there was one.
     @discardableResult
     func deleteTap(_ names: InstanceNetworkNames) throws(CorralError) -> Bool {
-        guard let link = try tools.link(names.tap) else { return false }
-        guard link.ifalias == names.alias else {
+        guard let alias = try Self.alias(of: names.tap) else { return false }
+        guard alias == names.alias else {
             logger.warning("left interface \(names.tap) alone while detaching instance \(names.instance): it is not this instance's")
             return false
         }
-        try tools.ip(["link", "delete", "dev", names.tap], action: "delete tap \(names.tap)")
-        if let again = try tools.link(names.tap), again.ifalias == names.alias {
+        try Self.deleteLink(names.tap, action: "delete tap \(names.tap)")
+        if try Self.alias(of: names.tap) == names.alias {
             throw .internal("failed to detach instance \(names.instance): tap \(names.tap) is still there")
         }
         return true
@@ -94,7 +86,7 @@ extension BridgeOperations {
                   InstanceNetworkNames(owner).tap == link.ifname
             else { continue }
             do throws(CorralError) {
-                try tools.ip(["link", "delete", "dev", link.ifname], action: "delete orphaned tap \(link.ifname)")
+                try Self.deleteLink(link.ifname, action: "delete orphaned tap \(link.ifname)")
                 report.orphansRemoved.append(link.ifname)
             } catch {
                 logger.error("failed to remove orphaned tap \(link.ifname): \(error)")

@@ -138,31 +138,11 @@ struct BridgeOperations: Sendable {
         do throws(CorralError) {
             let (allocation, created) = try reserveLease(for: instance, undo: &undo)
             let result = attachment(allocation)
-            try ensureNamespace(names, leaseIsNew: created, undo: &undo)
-            let host = try ensureVeth(names, mac: allocation.mac, undo: &undo)
-            let eth0 = NetworkAttachment.interfaceName
-            let inside = try tools.ipBatchReadingBack(
-                [
-                    "link set dev lo up",
-                    "address replace \(result.ip)/\(result.prefixLength) dev \(eth0)",
-                    "link set dev \(eth0) up",
-                    "route replace default via \(result.gateway) dev \(eth0)",
-                    "address show",
-                    "route show default",
-                ],
-                namespace: names.namespaceName,
-                action: "configure \(eth0) of instance \(instance)"
-            )
-            guard inside.count == 2 else {
-                throw .internal("failed to attach instance \(instance): ip printed \(inside.count) results, not 2")
+            if created {
+                try plumb(result, names: names, undo: &undo)
+            } else {
+                try replumb(result, names: names, undo: &undo)
             }
-            try verify(
-                result,
-                names: names,
-                host: host,
-                inside: try NetworkTools.decodeLinks(inside[0]),
-                routes: try NetworkTools.decodeRoutes(inside[1])
-            )
             undo.commit()
             logger.debug("attached instance \(instance) as \(result.ip) on \(bridge) via \(names.hostInterface)")
             return result
@@ -170,6 +150,70 @@ struct BridgeOperations: Sendable {
             undo.unwind()
             throw error
         }
+    }
+
+    /// A lease made just now, so nothing of the instance's may exist yet: the
+    /// namespace and the veth are made over rtnetlink, each step acknowledged by
+    /// the kernel (no `ip` process, no read-back needed).
+    private func plumb(
+        _ attachment: NetworkAttachment, names: InstanceNetworkNames, undo: inout SynchronousUndoStack
+    ) throws(CorralError) {
+        let failure = "failed to attach instance \(names.instance)"
+        do throws(Netlink.Failure) {
+            try Netlink.addNamespace(names.namespacePath)
+        } catch {
+            if error.errno == EEXIST {
+                throw .conflict("\(failure): network namespace \(names.namespaceName) already exists and is not this network's")
+            }
+            throw .internal("\(failure): cannot create network namespace \(names.namespaceName): \(error.reason)")
+        }
+        undo.push { [logger] in Self.deleteNamespaceQuietly(names.namespaceName, logger: logger) }
+        do throws(Netlink.Failure) {
+            try Netlink.attachVeth(Netlink.VethRequest(
+                hostName: names.hostInterface, alias: names.alias, bridge: bridge,
+                peerName: NetworkAttachment.interfaceName, peerMAC: attachment.mac,
+                namespacePath: names.namespacePath, address: attachment.ip,
+                prefixLength: attachment.prefixLength, gateway: attachment.gateway
+            ))
+        } catch {
+            if error.errno == EEXIST {
+                throw .conflict("\(failure): interface \(names.hostInterface) already exists and belongs to something else")
+            }
+            throw .internal("\(failure): cannot \(error.reason)")
+        }
+    }
+
+    /// A lease kept from before (a restart, a retried start): whatever of the
+    /// namespace and veth survived is checked and completed with `ip`, and the
+    /// result is read back.
+    private func replumb(
+        _ result: NetworkAttachment, names: InstanceNetworkNames, undo: inout SynchronousUndoStack
+    ) throws(CorralError) {
+        try ensureNamespace(names, undo: &undo)
+        let host = try ensureVeth(names, mac: result.mac, undo: &undo)
+        let eth0 = NetworkAttachment.interfaceName
+        let inside = try tools.ipBatchReadingBack(
+            [
+                "link set dev lo up",
+                "address replace \(result.ip)/\(result.prefixLength) dev \(eth0)",
+                "link set dev \(eth0) up",
+                "route replace default via \(result.gateway) dev \(eth0)",
+                "address show",
+                "route show default",
+            ],
+            namespace: names.namespaceName,
+            action: "configure \(eth0) of instance \(names.instance)"
+        )
+        guard inside.count == 2 else {
+            throw .internal("failed to attach instance \(names.instance): ip printed \(inside.count) results, not 2")
+        }
+        try verify(
+            result,
+            names: names,
+            host: host,
+            inside: try NetworkTools.decodeLinks(inside[0]),
+            routes: try NetworkTools.decodeRoutes(inside[1])
+        )
     }
 
     /// The lease of `instance`, made now if it has none (then released by `undo`);
@@ -190,25 +234,14 @@ struct BridgeOperations: Sendable {
         return (allocation, created)
     }
 
-    private func ensureNamespace(
-        _ names: InstanceNetworkNames,
-        leaseIsNew: Bool,
-        undo: inout SynchronousUndoStack
-    ) throws(CorralError) {
-        if access(names.namespacePath, F_OK) == 0 {
-            // A namespace of this name with a lease made just now is not from an earlier attempt.
-            if leaseIsNew {
-                throw .conflict(
-                    "failed to attach instance \(names.instance): network namespace \(names.namespaceName) "
-                        + "already exists and is not this network's"
-                )
-            }
-            return
+    private func ensureNamespace(_ names: InstanceNetworkNames, undo: inout SynchronousUndoStack) throws(CorralError) {
+        if access(names.namespacePath, F_OK) == 0 { return }
+        do throws(Netlink.Failure) {
+            try Netlink.addNamespace(names.namespacePath)
+        } catch {
+            throw .internal("failed to create network namespace \(names.namespaceName): \(error.reason)")
         }
-        undo.push { [tools, logger] in
-            Self.deleteNamespaceQuietly(names.namespaceName, tools: tools, logger: logger)
-        }
-        try tools.ip(["netns", "add", names.namespaceName], action: "create network namespace \(names.namespaceName)")
+        undo.push { [logger] in Self.deleteNamespaceQuietly(names.namespaceName, logger: logger) }
     }
 
     /// Makes sure the instance's veth pair exists, its host end an up port of the
@@ -235,11 +268,9 @@ struct BridgeOperations: Sendable {
                 return try lines.first.flatMap { line throws(CorralError) in try NetworkTools.decodeLinks(line).first }
             }
             // Left by an interrupted attempt whose other end is missing or wrong: start over.
-            try tools.ip(["link", "delete", "dev", host], action: "delete stale interface \(host)")
+            try Self.deleteLink(host, action: "delete stale interface \(host)")
         }
-        undo.push { [tools, logger] in
-            Self.deleteLinkQuietly(host, tools: tools, logger: logger)
-        }
+        undo.push { [logger] in Self.deleteLinkQuietly(host, logger: logger) }
         let lines = try tools.ipBatchReadingBack(
             ["link add \(host) type veth peer name \(peer) address \(mac) netns \(names.namespacePath)", connect, readBack],
             action: "create veth \(host) for instance \(names.instance)"
@@ -284,18 +315,18 @@ struct BridgeOperations: Sendable {
         let lease = try ipam.allocation(for: instance)
         var ownsNamespace = lease != nil
         try deleteTap(names)
-        if let link = try tools.link(names.hostInterface) {
-            if link.ifalias == names.alias {
+        if let alias = try Self.alias(of: names.hostInterface) {
+            if alias == names.alias {
                 ownsNamespace = true
-                try tools.ip(["link", "delete", "dev", names.hostInterface], action: "delete veth \(names.hostInterface)")
+                try Self.deleteLink(names.hostInterface, action: "delete veth \(names.hostInterface)")
             } else {
                 logger.warning("left interface \(names.hostInterface) alone while detaching instance \(instance): it is not this instance's")
             }
         }
-        if ownsNamespace, access(names.namespacePath, F_OK) == 0 {
-            try tools.ip(["netns", "delete", names.namespaceName], action: "delete network namespace \(names.namespaceName)")
+        if ownsNamespace {
+            try Self.deleteNamespace(names.namespaceName)
         }
-        if let link = try tools.link(names.hostInterface), link.ifalias == names.alias {
+        if try Self.alias(of: names.hostInterface) == names.alias {
             throw .internal("failed to detach instance \(instance): \(names.hostInterface) is still there")
         }
         if ownsNamespace, access(names.namespacePath, F_OK) == 0 {
@@ -333,10 +364,8 @@ struct BridgeOperations: Sendable {
             let names = InstanceNetworkNames(owner)
             guard names.hostInterface == link.ifname else { continue }
             do throws(CorralError) {
-                try tools.ip(["link", "delete", "dev", link.ifname], action: "delete orphaned veth \(link.ifname)")
-                if access(names.namespacePath, F_OK) == 0 {
-                    try tools.ip(["netns", "delete", names.namespaceName], action: "delete orphaned namespace \(names.namespaceName)")
-                }
+                try Self.deleteLink(link.ifname, action: "delete orphaned veth \(link.ifname)")
+                try Self.deleteNamespace(names.namespaceName)
                 report.orphansRemoved.append(link.ifname)
             } catch {
                 logger.error("failed to remove orphaned veth \(link.ifname): \(error)")
@@ -346,22 +375,45 @@ struct BridgeOperations: Sendable {
         return report
     }
 
+    // MARK: Netlink steps
+
+    static func alias(of link: String) throws(CorralError) -> String? {
+        do throws(Netlink.Failure) {
+            return try Netlink.alias(of: link)
+        } catch {
+            throw .internal("failed to look up interface \(link): \(error.reason)")
+        }
+    }
+
+    static func deleteLink(_ name: String, action: String) throws(CorralError) {
+        do throws(Netlink.Failure) {
+            try Netlink.deleteLink(name)
+        } catch {
+            throw .internal("failed to \(action): \(error.reason)")
+        }
+    }
+
+    static func deleteNamespace(_ name: String) throws(CorralError) {
+        do throws(Netlink.Failure) {
+            try Netlink.deleteNamespace(NetworkTools.namespacePath(name))
+        } catch {
+            throw .internal("failed to delete network namespace \(name): \(error.reason)")
+        }
+    }
+
     // MARK: Undo
 
-    private static func deleteLinkQuietly(_ name: String, tools: NetworkTools, logger: Logger) {
+    static func deleteLinkQuietly(_ name: String, logger: Logger) {
         do throws(CorralError) {
-            if try tools.link(name) != nil {
-                try tools.ip(["link", "delete", "dev", name], action: "delete interface \(name)")
-            }
+            try deleteLink(name, action: "delete interface \(name)")
         } catch {
             logger.warning("failed to undo the creation of interface \(name): \(error)")
         }
     }
 
-    private static func deleteNamespaceQuietly(_ name: String, tools: NetworkTools, logger: Logger) {
-        guard access(NetworkTools.namespacePath(name), F_OK) == 0 else { return }
+    private static func deleteNamespaceQuietly(_ name: String, logger: Logger) {
         do throws(CorralError) {
-            try tools.ip(["netns", "delete", name], action: "delete network namespace \(name)")
+            try deleteNamespace(name)
         } catch {
             logger.warning("failed to undo the creation of network namespace \(name): \(error)")
         }

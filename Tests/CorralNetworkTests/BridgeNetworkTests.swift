@@ -35,6 +35,8 @@ struct BridgeNetworkTests {
             #expect(attachmentA.prefixLength == 16)
             #expect(attachmentA.mac.isLocallyAdministered && attachmentA.mac.isUnicast)
             #expect(bed.namespaceExists(InstanceNetworkNames(a).namespaceName))
+            // Again with its lease kept: `ip` reads back and verifies what the first
+            // attach made over netlink (bridge port, alias, MAC, address, loopback, route).
             #expect(try await network.attach(a) == attachmentA, "attach is idempotent")
             #expect(try await network.attachment(of: b) == attachmentB)
             #expect(try await bed.veths().sorted() == [attachmentA.hostInterface, attachmentB.hostInterface].sorted())
