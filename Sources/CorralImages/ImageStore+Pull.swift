@@ -14,9 +14,10 @@ extension ImageStore {
     /// file readable only by the daemon, never its command line. The pulled image is
     /// the one for this host's platform when the registry serves a manifest list.
     ///
-    /// `progress` is called from another thread when skopeo starts each blob
-    /// (`layersTotal` is 0 while unknown, and `bytesDone` counts blobs completed),
-    /// and once at the end with the totals. Errors: `notFound` (no such image or
+    /// `progress` is called from another thread when skopeo starts each blob and
+    /// every `progressInterval` while bytes arrive (`layersTotal` is 0 while
+    /// unknown; `bytesDone` counts blobs completed and the parts of those still
+    /// arriving), and once at the end with the totals. Errors: `notFound` (no such image or
     /// tag), `unauthorized`, `unavailable` (registry unreachable, skopeo missing),
     /// `timeout`, `invalidArgument` (bad reference).
     public func pull(
@@ -47,6 +48,9 @@ extension ImageStore {
         }
     }
 
+    /// How often a running pull or import reports the bytes arrived so far.
+    static let progressInterval: Duration = .milliseconds(250)
+
     func requireSkopeo(_ action: String) throws(CorralError) -> String {
         guard let skopeo = configuration.skopeoPath else {
             throw .unavailable("failed to \(action): skopeo is not installed")
@@ -67,11 +71,21 @@ extension ImageStore {
         _ skopeo: String, _ arguments: [String], work: String, timeout: Duration, action: String,
         progress: @escaping @Sendable (ImageProgress) -> Void
     ) async throws(CorralError) -> CopiedImage {
-        let tracker = CopyProgress(layout: layout, report: progress)
+        let tracker = CopyProgress(layout: layout, workLayout: "\(work)/layout", report: progress)
+        let sampler = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.progressInterval)
+                if !Task.isCancelled { tracker.sample() }
+            }
+        }
+        defer { sampler.cancel() }
         let output = try await CommandRunner.run(
             skopeo, skopeoGlobalArguments + arguments, environment: toolEnvironment, timeout: timeout, action: action,
             onOutputLine: { tracker.line($0) }
         )
+        // Done sampling before the totals, so no sample follows them.
+        sampler.cancel()
+        await sampler.value
         guard output.status == 0 else { throw Self.skopeoError(output.stderr, status: output.status, action: action) }
 
         let workLayout = OCILayout(path: "\(work)/layout")
@@ -164,14 +178,24 @@ extension ImageStore {
 
 /// Follows skopeo's "Copying blob sha256:…" lines. Blobs are announced as they
 /// start (several may copy at once); a blob counts as done once its file is in the
-/// store.
+/// store. Between lines, `sample` adds the bytes of the blobs still arriving:
+/// skopeo writes each into an `oci-put-blob*` file in the work layout first.
 final class CopyProgress: Sendable {
-    private let layout: OCILayout
-    private let report: @Sendable (ImageProgress) -> Void
-    private let announced = Mutex<[ImageDigest]>([])
+    static let partialPrefix = "oci-put-blob"
 
-    init(layout: OCILayout, report: @escaping @Sendable (ImageProgress) -> Void) {
+    private struct State {
+        var announced: [ImageDigest] = []
+        var last = ImageProgress(layersDone: 0, layersTotal: 0, bytesDone: 0, message: "starting")
+    }
+
+    private let layout: OCILayout
+    private let workLayout: String
+    private let report: @Sendable (ImageProgress) -> Void
+    private let state = Mutex(State())
+
+    init(layout: OCILayout, workLayout: String, report: @escaping @Sendable (ImageProgress) -> Void) {
         self.layout = layout
+        self.workLayout = workLayout
         self.report = report
     }
 
@@ -182,9 +206,9 @@ final class CopyProgress: Sendable {
         guard isBlob || line.hasPrefix(configPrefix) else { return }
         let rest = line.dropFirst(isBlob ? blobPrefix.count : configPrefix.count)
         let digest = rest.split(separator: " ").first.flatMap { ImageDigest(String($0)) }
-        let blobs = announced.withLock { list in
-            if isBlob, let digest, !list.contains(digest) { list.append(digest) }
-            return list
+        let blobs = state.withLock { state in
+            if isBlob, let digest, !state.announced.contains(digest) { state.announced.append(digest) }
+            return state.announced
         }
         var done = 0
         var bytes: Int64 = 0
@@ -195,11 +219,44 @@ final class CopyProgress: Sendable {
             bytes += identity.size
         }
         let shown = digest.map { String($0.description.prefix(19)) } ?? String(rest.prefix(19))
-        report(
-            ImageProgress(
-                layersDone: isBlob ? done : blobs.count, layersTotal: 0, bytesDone: bytes,
-                message: isBlob ? "copying layer \(shown)" : "copying config \(shown)"
-            )
-        )
+        publish(ImageProgress(
+            layersDone: isBlob ? done : blobs.count, layersTotal: 0, bytesDone: bytes + partialBytes(),
+            message: isBlob ? "copying layer \(shown)" : "copying config \(shown)"
+        ))
+    }
+
+    /// Reports the bytes that arrived since the last report, if any did.
+    func sample() {
+        let blobs = state.withLock { $0.announced }
+        var done = 0
+        var bytes = partialBytes()
+        for blob in blobs {
+            guard let identity = RawFile.identity(layout.blobPath(blob)) else { continue }
+            done += 1
+            bytes += identity.size
+        }
+        let last = state.withLock { $0.last }
+        guard bytes > last.bytesDone else { return }
+        publish(ImageProgress(
+            layersDone: max(done, last.layersDone), layersTotal: 0, bytesDone: bytes, message: last.message))
+    }
+
+    /// What the blobs being written hold so far.
+    private func partialBytes() -> Int64 {
+        let names = (try? FileSystem.entries(of: workLayout)) ?? []
+        return names.filter { $0.hasPrefix(Self.partialPrefix) }
+            .compactMap { RawFile.identity("\(workLayout)/\($0)")?.size }
+            .reduce(0, +)
+    }
+
+    /// Reports `progress`, never fewer bytes than before (a blob moves from its
+    /// partial file into the store between two looks).
+    private func publish(_ progress: ImageProgress) {
+        var progress = progress
+        state.withLock { state in
+            progress.bytesDone = max(progress.bytesDone, state.last.bytesDone)
+            state.last = progress
+        }
+        report(progress)
     }
 }

@@ -110,3 +110,30 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(scratch.path)/pulled/tmp").isEmpty)
     }
 }
+
+@Suite struct CopyProgressTests {
+    /// Between skopeo's lines the bytes of blobs still arriving are reported, as
+    /// they grow, and only when they grow.
+    @Test func bytesOfBlobsStillArrivingAreSampled() throws {
+        let scratch = try ScratchDirectory()
+        let work = "\(scratch.path)/work/layout"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let events = Mutex<[ImageProgress]>([])
+        let tracker = CopyProgress(layout: OCILayout(path: "\(scratch.path)/oci"), workLayout: work) { event in
+            events.withLock { $0.append(event) }
+        }
+        let digest = "sha256:" + String(repeating: "ab", count: 32)
+        tracker.line("Copying blob \(digest) ")
+        let partial = "\(work)/\(CopyProgress.partialPrefix)123456"
+        try Data(count: 1000).write(to: URL(fileURLWithPath: partial))
+        tracker.sample()
+        try Data(count: 3000).write(to: URL(fileURLWithPath: partial))
+        tracker.sample()
+        tracker.sample()
+        try Data(count: 50).write(to: URL(fileURLWithPath: "\(work)/index.json"))
+        tracker.sample()
+        let seen = events.withLock { $0 }
+        #expect(seen.map(\.bytesDone) == [0, 1000, 3000], "\(seen)")
+        #expect(seen.last?.message == "copying layer \(digest.prefix(19))")
+    }
+}
