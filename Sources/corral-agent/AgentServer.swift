@@ -4,8 +4,9 @@ import Glibc
 
 /// Answers host requests arriving as frames.
 ///
-/// Requests are handled one at a time in arrival order; an `exec` occupies the
-/// server until its command ends. A frame that cannot be decoded is answered with
+/// Requests are handled one at a time in arrival order; here (`corral-agent
+/// serve`) an `exec` occupies the server until its command ends, while PID 1 runs
+/// execs from its poll loop (`GuestExecs`). A frame that cannot be decoded is answered with
 /// `error` (request id 0 when the header itself was bad) and serving continues.
 struct AgentServer {
     static let version = "corral-agent 1"

@@ -2,13 +2,14 @@ import CCorralSpawn
 import CorralAgentProtocol
 import Glibc
 
-/// Runs one command to completion with captured output.
+/// Runs one-shot commands with captured output.
 ///
 /// The command leads its own session and process group; a timeout SIGKILLs the
 /// whole group. Its stdin receives the request's bytes and is then closed. Each
 /// of stdout and stderr keeps at most `outputLimit` bytes; the rest is read and
-/// discarded so the command never blocks on a full pipe. Blocks the caller until
-/// the command has exited and been reaped.
+/// discarded so the command never blocks on a full pipe. `run` blocks until the
+/// command has exited and been reaped; `start` hands back the running command
+/// for a poll loop to drive (see `GuestExecs`).
 struct CommandRunner {
     static let defaultEnvironment = [
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux",
@@ -19,6 +20,13 @@ struct CommandRunner {
     var baseEnvironment = defaultEnvironment
 
     func run(_ request: ExecRequest) throws(AgentSystemError) -> ExecResult {
+        var command = try start(request)
+        return command.run()
+    }
+
+    /// Starts `request`'s command; throws when it cannot be started (nothing is
+    /// left open then).
+    func start(_ request: ExecRequest) throws(AgentSystemError) -> RunningCommand {
         let environment = Self.merge(baseEnvironment, request.environment)
         guard let name = request.argv.first else { throw AgentSystemError("exec", call: "execve", errno: EINVAL) }
         let action = "exec \(name)"
@@ -54,11 +62,10 @@ struct CommandRunner {
             close(stdin.write); close(stdout.read); close(stderr.read)
             throw AgentSystemError(action, call: Self.stageName(result.stage), path: path, errno: result.error)
         }
-        var session = Session(
+        return RunningCommand(
             pid: pid, stdin: stdin.write, stdout: stdout.read, stderr: stderr.read, input: request.stdin,
-            limit: outputLimit)
-        let deadline = request.timeoutMilliseconds.map { corral_monotonic_ns() + UInt64($0) * 1_000_000 }
-        return session.run(deadline: deadline)
+            limit: outputLimit,
+            deadline: request.timeoutMilliseconds.map { corral_monotonic_ns() + UInt64($0) * 1_000_000 })
     }
 
     /// `base` with each `KEY=value` of `overrides` replacing the entry of the same key.
@@ -140,76 +147,113 @@ struct CommandRunner {
 
 extension corral_spawn_result: @retroactive Error {}
 
-/// The parent's side of one running command.
-private struct Session {
+/// The parent's side of one running command: driven to its end at once (`run`)
+/// or a step at a time by a poll loop that reaps it (`watches`, `ready`,
+/// `enforceDeadline`, `finish`).
+struct RunningCommand {
     let pid: pid_t
-    var stdin: Int32
-    var stdout: Int32
-    var stderr: Int32
-    let input: [UInt8]
-    let limit: Int
-    var written = 0
-    var output: [UInt8] = []
-    var errors: [UInt8] = []
-    var truncated = false
+    private var stdin: Int32
+    private var stdout: Int32
+    private var stderr: Int32
+    private let input: [UInt8]
+    private let limit: Int
+    /// When to SIGKILL the command's group (`CLOCK_MONOTONIC` nanoseconds).
+    let deadline: UInt64?
+    private var written = 0
+    private var output: [UInt8] = []
+    private var errors: [UInt8] = []
+    private var truncated = false
+    private(set) var timedOut = false
 
-    init(pid: pid_t, stdin: Int32, stdout: Int32, stderr: Int32, input: [UInt8], limit: Int) {
+    init(pid: pid_t, stdin: Int32, stdout: Int32, stderr: Int32, input: [UInt8], limit: Int, deadline: UInt64?) {
         self.pid = pid
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
         self.input = input
         self.limit = limit
+        self.deadline = deadline
         for fd in [stdin, stdout, stderr] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         if input.isEmpty { closeStdin() }
     }
 
-    mutating func run(deadline: UInt64?) -> ExecResult {
-        var timedOut = false
+    /// Drives the command to its end, reaping it itself: for a caller with
+    /// nothing else to do (`corral-agent serve`).
+    mutating func run() -> ExecResult {
         var termination: ProcessTermination?
         while true {
-            termination = reap(blocking: false)
+            termination = reap()
             if termination != nil { break }
-            if let deadline, !timedOut, corral_monotonic_ns() >= deadline {
-                // The group first, so children the command started die with it.
-                kill(-pid, SIGKILL)
-                kill(pid, SIGKILL)
-                timedOut = true
-            }
-            var fds: [pollfd] = []
-            if stdin >= 0 { fds.append(pollfd(fd: stdin, events: Int16(POLLOUT), revents: 0)) }
-            if stdout >= 0 { fds.append(pollfd(fd: stdout, events: Int16(POLLIN), revents: 0)) }
-            if stderr >= 0 { fds.append(pollfd(fd: stderr, events: Int16(POLLIN), revents: 0)) }
+            enforceDeadline(now: corral_monotonic_ns())
+            var fds = watches
             // Pipes open: the command's exit shows up as a hang-up. Pipes closed: poll
             // the exit status at a short interval.
             var wait: Int32 = fds.isEmpty ? 5 : 100
             if let deadline, !timedOut {
-                let remaining = deadline > corral_monotonic_ns() ? (deadline - corral_monotonic_ns()) / 1_000_000 : 0
-                wait = min(wait, Int32(remaining) + 1)
+                let now = corral_monotonic_ns()
+                wait = min(wait, Int32(deadline > now ? (deadline - now) / 1_000_000 : 0) + 1)
             }
-            let ready = poll(&fds, nfds_t(fds.count), wait)
-            if ready <= 0 { continue }
-            for entry in fds where entry.revents != 0 {
-                if entry.fd == stdin { feedStdin() }
-                if entry.fd == stdout { Self.drain(&stdout, into: &output, limit: limit, truncated: &truncated) }
-                if entry.fd == stderr { Self.drain(&stderr, into: &errors, limit: limit, truncated: &truncated) }
-            }
+            if poll(&fds, nfds_t(fds.count), wait) <= 0 { continue }
+            for entry in fds where entry.revents != 0 { ready(entry.fd) }
         }
-        // What the command wrote before exiting is already in the pipes.
+        return finish(termination ?? .signaled(SIGKILL))
+    }
+
+    /// The descriptors to poll: stdin while input is left, stdout and stderr until their end.
+    var watches: [pollfd] {
+        var fds: [pollfd] = []
+        if stdin >= 0 { fds.append(pollfd(fd: stdin, events: Int16(POLLOUT), revents: 0)) }
+        if stdout >= 0 { fds.append(pollfd(fd: stdout, events: Int16(POLLIN), revents: 0)) }
+        if stderr >= 0 { fds.append(pollfd(fd: stderr, events: Int16(POLLIN), revents: 0)) }
+        return fds
+    }
+
+    /// Acts on a descriptor of `watches` that poll reported.
+    mutating func ready(_ fd: Int32) {
+        if fd == stdin { feedStdin() }
+        if fd == stdout { Self.drain(&stdout, into: &output, limit: limit, truncated: &truncated) }
+        if fd == stderr { Self.drain(&stderr, into: &errors, limit: limit, truncated: &truncated) }
+    }
+
+    /// SIGKILLs the command's group once its deadline has passed.
+    mutating func enforceDeadline(now: UInt64) {
+        guard let deadline, !timedOut, now >= deadline else { return }
+        // The group first, so children the command started die with it.
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
+        timedOut = true
+    }
+
+    /// After the command was reaped: takes what it wrote before exiting (already
+    /// in the pipes), closes everything and returns the result.
+    mutating func finish(_ termination: ProcessTermination) -> ExecResult {
         Self.drain(&stdout, into: &output, limit: limit, truncated: &truncated)
         Self.drain(&stderr, into: &errors, limit: limit, truncated: &truncated)
+        closeAll()
+        return ExecResult(
+            termination: termination, timedOut: timedOut, stdout: output, stderr: errors, outputTruncated: truncated)
+    }
+
+    /// Kills the command's group and closes everything: nobody waits for the
+    /// result any more. Whoever reaps children reaps it.
+    mutating func abandon() {
+        kill(-pid, SIGKILL)
+        kill(pid, SIGKILL)
+        closeAll()
+    }
+
+    private mutating func closeAll() {
         closeStdin()
         if stdout >= 0 { close(stdout) }
         if stderr >= 0 { close(stderr) }
-        return ExecResult(
-            termination: termination ?? .signaled(SIGKILL), timedOut: timedOut, stdout: output, stderr: errors,
-            outputTruncated: truncated)
+        stdout = -1
+        stderr = -1
     }
 
-    private func reap(blocking: Bool) -> ProcessTermination? {
+    private func reap() -> ProcessTermination? {
         var status: Int32 = 0
         while true {
-            let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
+            let result = waitpid(pid, &status, WNOHANG)
             if result < 0, errno == EINTR { continue }
             if result != pid { return nil }
             let signal = status & 0x7F

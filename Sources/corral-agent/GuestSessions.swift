@@ -10,8 +10,7 @@ import Glibc
 /// bounded however fast the command writes or slowly the host reads. A session's
 /// `sessionExited` follows all of its output; a command that leaves something
 /// holding its output open gets `drainMilliseconds` after its exit (counted
-/// only while the host takes output). A one-shot `exec` still holds the loop
-/// until its command ends, and sessions wait meanwhile.
+/// only while the host takes output).
 struct GuestSessions {
     /// How long output is still read after the command's exit.
     static let drainMilliseconds: Int64 = 1000

@@ -9,8 +9,9 @@ import Glibc
 /// powering off, finds the virtio-serial port named `corral.agent` and waits for
 /// the host's `configure`. Configured: the root disk is mounted and made the root,
 /// the network set up, the workload started, `ready` sent. Then it serves host
-/// requests and interactive sessions (`GuestSessions`), reaps every orphan
-/// (handing the exits of session commands to their sessions), forwards SIGTERM to the workload and turns
+/// requests, one-shot execs (`GuestExecs`) and interactive sessions
+/// (`GuestSessions`) without waiting on any command, reaps every orphan (handing
+/// the exits of exec and session commands to them), forwards SIGTERM to the workload and turns
 /// SIGINT/SIGPWR (ctrl-alt-del, power failure) and the ACPI power button into a
 /// 10 s graceful stop. When the
 /// workload exits it reports `workloadExited`, waits at most 10 s for the host's
@@ -48,6 +49,7 @@ struct InitSupervisor {
     private var server = AgentServer()
     private var phase = Phase.awaitingConfiguration
     private var sessions = GuestSessions()
+    private var execs = GuestExecs()
 
     static func main() -> Int32 {
         guard getpid() == 1 else {
@@ -82,8 +84,9 @@ struct InitSupervisor {
 
     private mutating func run() -> Never {
         while true {
-            // Sessions belong to the connection that started them.
+            // Sessions and execs belong to the connection that started them.
             if port.connection == .disconnected, !sessions.isEmpty { sessions.killAll(port: &port) }
+            if port.connection == .disconnected, !execs.isEmpty { execs.killAll() }
             if port.connection == .disconnected, port.checkConnection() { hostConnected() }
             var fds = [
                 pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
@@ -97,6 +100,9 @@ struct InitSupervisor {
             let sessionStart = fds.count
             let watches = sessions.watches(portBacklog: port.pendingOutputCount)
             fds.append(contentsOf: watches.map(\.0))
+            let execStart = fds.count
+            let execWatches = execs.watches()
+            fds.append(contentsOf: execWatches.map(\.0))
             _ = poll(&fds, nfds_t(fds.count), pollTimeout())
             handleDeadlines()
             handleSignals()
@@ -110,12 +116,17 @@ struct InitSupervisor {
                 if !open || fds[2].revents & Int16(POLLHUP) != 0 {
                     port.hostLeft()
                     sessions.killAll(port: &port)
+                    execs.killAll()
                 }
             }
             for (index, watch) in watches.enumerated() {
                 sessions.ready(watch.1, revents: fds[sessionStart + index].revents, port: &port)
             }
+            for (index, watch) in execWatches.enumerated() {
+                execs.ready(watch.1, fds[execStart + index])
+            }
             sessions.finishEnded(port: &port)
+            execs.finishEnded(port: &port)
         }
     }
 
@@ -127,18 +138,15 @@ struct InitSupervisor {
         if port.connection == .disconnected {
             if case .awaitingConfiguration = phase { wait = 10 } else { wait = 200 }
         }
-        let deadline: Int64?
+        let phaseDeadline: Int64?
         switch phase {
-        case .awaitingConfiguration: deadline = nil
-        case .running(let workload): deadline = workload.killDeadline
-        case .exiting(_, _, let exitDeadline): deadline = exitDeadline
+        case .awaitingConfiguration: phaseDeadline = nil
+        case .running(let workload): phaseDeadline = workload.killDeadline
+        case .exiting(_, _, let exitDeadline): phaseDeadline = exitDeadline
         }
-        if let drain = sessions.nextDeadline {
-            let remaining = max(drain - monotonicMilliseconds(), 0) + 1
-            wait = wait < 0 ? remaining : min(wait, remaining)
-        }
-        if let deadline {
-            let remaining = max(deadline - monotonicMilliseconds(), 0) + 1
+        let now = monotonicMilliseconds()
+        for deadline in [phaseDeadline, execs.nextDeadline, sessions.nextDeadline].compactMap({ $0 }) {
+            let remaining = max(deadline - now, 0) + 1
             wait = wait < 0 ? remaining : min(wait, remaining)
         }
         return Int32(clamping: wait)
@@ -193,7 +201,7 @@ struct InitSupervisor {
             let termination: ProcessTermination = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
             if case .running(let workload) = phase, pid == workload.pid {
                 workloadExited(termination, config: workload.config)
-            } else {
+            } else if !execs.reaped(pid, termination) {
                 _ = sessions.reaped(pid, termination)
             }
         }
@@ -259,6 +267,8 @@ struct InitSupervisor {
             stop(graceMilliseconds: grace)
         case (_, .awaitingConfiguration):
             port.send(.error("failed to handle \(message.type): the guest is not configured yet"), requestID: requestID)
+        case (.exec(let request), _):
+            execs.start(request, requestID: requestID, runner: server.runner, port: &port)
         case (.sessionStart, .exiting):
             port.send(.error("failed to start a session: the workload has exited"), requestID: requestID)
         case (.sessionStart, _), (.sessionInput, _), (.sessionCloseInput, _), (.sessionResize, _), (.sessionSignal, _),

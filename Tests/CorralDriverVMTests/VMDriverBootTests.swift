@@ -48,6 +48,26 @@ struct VMDriverBootTests {
             #expect(String(decoding: failing.stdout, as: UTF8.self) == "x-value\n")
             #expect(String(decoding: failing.stderr, as: UTF8.self) == "oops\n")
 
+            // A long exec holds up nothing: another one answers while it runs.
+            let running = handle
+            let slow = Task {
+                try await driver.exec(uuid, handle: running, request: ExecRequest(
+                    command: ["sh", "-c", "sleep 2; touch /tmp/slow-done; echo slow"]))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let meanwhile = try await driver.exec(uuid, handle: handle, request: ExecRequest(
+                command: ["sh", "-c", "test -e /tmp/slow-done && echo after || echo during"]))
+            #expect(String(decoding: meanwhile.stdout, as: UTF8.self) == "during\n", "an exec ran while another one was running")
+            let slowResult = try await slow.value
+            #expect(slowResult.exitCode == 0 && String(decoding: slowResult.stdout, as: UTF8.self) == "slow\n")
+            do throws(CorralError) {
+                _ = try await driver.exec(uuid, handle: handle, request: ExecRequest(
+                    command: ["sh", "-c", "sleep 30"], timeout: .milliseconds(500)))
+                Issue.record("an exec past its timeout succeeded")
+            } catch {
+                #expect(error.code == .timeout, "\(error)")
+            }
+
             try await driver.writeFile(uuid, handle: handle, path: "/tmp/from-host", contents: Array("written by the host\n".utf8), mode: 0o644)
             let cat = try await driver.exec(uuid, handle: handle, request: ExecRequest(command: ["cat", "/tmp/from-host"]))
             #expect(String(decoding: cat.stdout, as: UTF8.self) == "written by the host\n")
