@@ -83,8 +83,9 @@ static int open_route_socket(void)
     return fd;
 }
 
-/* Sends `m` and waits for its acknowledgement: 0 or the kernel's -errno. */
-static int request(int fd, struct message *m)
+/* Sends `m` and waits for its acknowledgement: 0 or the kernel's -errno.
+ * Other answers to it (a GETLINK's link) go to `answer` on the way. */
+static int exchange(int fd, struct message *m, void (*answer)(const struct nlmsghdr *, void *), void *context)
 {
     static __thread uint32_t sequence;
     m->header.nlmsg_seq = ++sequence;
@@ -96,7 +97,7 @@ static int request(int fd, struct message *m)
     if (sent < 0)
         return -errno;
 
-    char reply[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+    char reply[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
     for (;;) {
         ssize_t length = recv(fd, reply, sizeof(reply), 0);
         if (length < 0) {
@@ -105,13 +106,39 @@ static int request(int fd, struct message *m)
             return -errno;
         }
         for (struct nlmsghdr *h = (struct nlmsghdr *) reply; NLMSG_OK(h, (size_t) length); h = NLMSG_NEXT(h, length)) {
-            if (h->nlmsg_seq != m->header.nlmsg_seq || h->nlmsg_type != NLMSG_ERROR)
+            if (h->nlmsg_seq != m->header.nlmsg_seq)
                 continue;
+            if (h->nlmsg_type != NLMSG_ERROR) {
+                if (answer)
+                    answer(h, context);
+                continue;
+            }
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
                 return -EBADMSG;
             return ((struct nlmsgerr *) NLMSG_DATA(h))->error;
         }
     }
+}
+
+static int request(int fd, struct message *m)
+{
+    return exchange(fd, m, NULL, NULL);
+}
+
+/* A link request naming the link (RTM_NEWLINK to change it, RTM_DELLINK, RTM_GETLINK). */
+static int by_name(struct message *m, uint16_t type, const char *name)
+{
+    struct ifinfomsg info = { .ifi_family = AF_UNSPEC };
+    message_start(m, type, 0, &info, sizeof(info));
+    return string_attribute(m, IFLA_IFNAME, name);
+}
+
+/* Deletes link `name`: 0, or -ENODEV when there is none. */
+static int delete_link(int fd, const char *name)
+{
+    struct message m;
+    int error = by_name(&m, RTM_DELLINK, name);
+    return error ? error : request(fd, &m);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -262,10 +289,8 @@ static int create_veth(int fd, const struct corral_veth_request *r, int bridge, 
 
 static int set_alias(int fd, const char *name, const char *alias)
 {
-    struct ifinfomsg info = { .ifi_family = AF_UNSPEC };
     struct message m;
-    message_start(&m, RTM_NEWLINK, 0, &info, sizeof(info));
-    if (string_attribute(&m, IFLA_IFNAME, name) || string_attribute(&m, IFLA_IFALIAS, alias))
+    if (by_name(&m, RTM_NEWLINK, name) || string_attribute(&m, IFLA_IFALIAS, alias))
         return -EMSGSIZE;
     return request(fd, &m);
 }
@@ -366,14 +391,9 @@ int corral_veth_attach(const struct corral_veth_request *r, const char **step)
     if (error && *step == NULL)
         *step = "start a thread";
 removing:
-    if (error) {
-        /* Deleting the host end takes the peer with it. */
-        struct ifinfomsg info = { .ifi_family = AF_UNSPEC };
-        struct message m;
-        message_start(&m, RTM_DELLINK, 0, &info, sizeof(info));
-        if (!string_attribute(&m, IFLA_IFNAME, r->host_name))
-            request(fd, &m);
-    }
+    /* Deleting the host end takes the peer with it. */
+    if (error)
+        delete_link(fd, r->host_name);
 done:
     if (fd >= 0)
         close(fd);
@@ -388,18 +408,38 @@ int corral_link_delete(const char *name, const char **step)
         *step = "open a netlink socket";
         return fd;
     }
-    struct ifinfomsg info = { .ifi_family = AF_UNSPEC };
-    struct message m;
-    message_start(&m, RTM_DELLINK, 0, &info, sizeof(info));
-    int error = string_attribute(&m, IFLA_IFNAME, name);
-    if (!error)
-        error = request(fd, &m);
+    int error = delete_link(fd, name);
     close(fd);
     if (error == -ENODEV)
         return 0;
     if (error)
         *step = "delete the link";
     return error;
+}
+
+struct alias_answer {
+    char *alias;
+    size_t capacity;
+};
+
+static void take_alias(const struct nlmsghdr *h, void *raw)
+{
+    struct alias_answer *answer = raw;
+    if (h->nlmsg_type != RTM_NEWLINK)
+        return;
+    int left = (int) IFLA_PAYLOAD(h);
+    for (const struct rtattr *a = IFLA_RTA(NLMSG_DATA(h)); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+        if (a->rta_type != IFLA_IFALIAS)
+            continue;
+        size_t n = RTA_PAYLOAD(a);
+        const char *text = RTA_DATA(a);
+        while (n > 0 && text[n - 1] == 0)
+            n--;
+        if (n >= answer->capacity)
+            n = answer->capacity - 1;
+        memcpy(answer->alias, text, n);
+        answer->alias[n] = 0;
+    }
 }
 
 int corral_link_alias(const char *name, char *alias, size_t capacity, const char **step)
@@ -409,56 +449,12 @@ int corral_link_alias(const char *name, char *alias, size_t capacity, const char
         *step = "open a netlink socket";
         return fd;
     }
-    struct ifinfomsg info = { .ifi_family = AF_UNSPEC };
+    alias[0] = 0;
+    struct alias_answer answer = { alias, capacity };
     struct message m;
-    message_start(&m, RTM_GETLINK, 0, &info, sizeof(info));
-    m.header.nlmsg_flags = NLM_F_REQUEST;
-    int error = string_attribute(&m, IFLA_IFNAME, name);
-    static __thread uint32_t sequence;
-    m.header.nlmsg_seq = ++sequence;
-    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    if (!error && sendto(fd, &m, m.header.nlmsg_len, 0, (struct sockaddr *) &kernel, sizeof(kernel)) < 0)
-        error = -errno;
-    char reply[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
-    int found = 0;
-    while (!error && !found) {
-        ssize_t length = recv(fd, reply, sizeof(reply), 0);
-        if (length < 0) {
-            if (errno == EINTR)
-                continue;
-            error = -errno;
-            break;
-        }
-        for (struct nlmsghdr *h = (struct nlmsghdr *) reply; NLMSG_OK(h, (size_t) length); h = NLMSG_NEXT(h, length)) {
-            if (h->nlmsg_seq != m.header.nlmsg_seq)
-                continue;
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                error = h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))
-                    ? -EBADMSG : ((struct nlmsgerr *) NLMSG_DATA(h))->error;
-                if (!error)
-                    error = -EBADMSG;
-                break;
-            }
-            if (h->nlmsg_type != RTM_NEWLINK)
-                continue;
-            found = 1;
-            alias[0] = 0;
-            int left = (int) IFLA_PAYLOAD(h);
-            for (struct rtattr *a = IFLA_RTA(NLMSG_DATA(h)); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-                if (a->rta_type != IFLA_IFALIAS)
-                    continue;
-                size_t n = RTA_PAYLOAD(a);
-                const char *text = RTA_DATA(a);
-                while (n > 0 && text[n - 1] == 0)
-                    n--;
-                if (n >= capacity)
-                    n = capacity - 1;
-                memcpy(alias, text, n);
-                alias[n] = 0;
-            }
-            break;
-        }
-    }
+    int error = by_name(&m, RTM_GETLINK, name);
+    if (!error)
+        error = exchange(fd, &m, take_alias, &answer);
     close(fd);
     if (error && error != -ENODEV)
         *step = "read the link";
