@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "corral_agent.h"
+#include "child.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -224,13 +225,7 @@ int corral_agent_spawn(const corral_agent_spawn_options *options, corral_agent_s
     }
     if (pid == 0) {
         int fd = report[1];
-        struct sigaction default_action;
-        memset(&default_action, 0, sizeof default_action);
-        default_action.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++) {
-            if (sig == SIGKILL || sig == SIGSTOP) continue;
-            sigaction(sig, &default_action, NULL);
-        }
+        corral_child_reset_signals();
         if (setsid() < 0) agent_child_fail(fd, CORRAL_AGENT_SPAWN_SETSID);
         if (options->controlling_terminal && ioctl(options->stdin_fd, TIOCSCTTY, 0) != 0)
             agent_child_fail(fd, CORRAL_AGENT_SPAWN_TERMINAL);
@@ -263,17 +258,11 @@ int corral_agent_spawn(const corral_agent_spawn_options *options, corral_agent_s
     }
     close(report[1]);
     struct agent_child_report child;
-    ssize_t n;
-    do {
-        n = read(report[0], &child, sizeof child);
-    } while (n < 0 && errno == EINTR);
-    close(report[0]);
+    ssize_t n = corral_child_await_report(report[0], pid, &child, sizeof child);
     if (n == 0) {
         result->pid = pid;
         return 0;
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     result->stage = n == (ssize_t)sizeof child ? child.stage : CORRAL_AGENT_SPAWN_EXEC;
     result->error = n == (ssize_t)sizeof child ? child.error : EIO;
     return -1;

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "corral_spawn.h"
 #include "corral_linux.h"
+#include "child.h"
 
 #include <errno.h>
 #include <linux/sched.h>
@@ -41,13 +42,7 @@ static int move_fd(int from, int to) {
 }
 
 static void child_main(int report_fd, const corral_spawn_options *options, int cgroup_count) {
-    struct sigaction default_action;
-    memset(&default_action, 0, sizeof default_action);
-    default_action.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &default_action, NULL);
-    }
+    corral_child_reset_signals();
 
     for (int i = 0; i < cgroup_count; i++) {
         if (write(options->cgroup_join_fds[i], "0", 1) != 1) child_fail(report_fd, CORRAL_SPAWN_STAGE_CGROUP, i);
@@ -159,19 +154,11 @@ int corral_spawn_with(const corral_spawn_options *options, corral_spawn_result *
 
     close(report[1]);
     struct child_report child_report;
-    ssize_t n;
-    do {
-        n = read(report[0], &child_report, sizeof child_report);
-    } while (n < 0 && errno == EINTR);
-    close(report[0]);
-
+    ssize_t n = corral_child_await_report(report[0], pid, &child_report, sizeof child_report);
     if (n == 0) {
         result->pid = pid;
         return 0;
     }
-
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (n == (ssize_t)sizeof child_report) {
         result->stage = child_report.stage;
         result->error = child_report.error;
