@@ -40,6 +40,12 @@ public struct DriverProbe: Sendable, Equatable {
         self.available = available
         self.notes = notes
     }
+
+    /// Notes something the driver needs and lacks: the driver is not available.
+    public mutating func missing(_ note: String) {
+        available = false
+        notes.append(note)
+    }
 }
 
 /// Everything a driver needs to start an instance.

@@ -14,51 +14,46 @@ extension ContainerDriver {
     /// the cgroup layout (and what is done about a hybrid one), overlayfs, and
     /// `openat2` for file access. Never throws.
     public func probe() async -> DriverProbe {
-        var notes: [String] = []
-        var available = true
-        func missing(_ note: String) {
-            available = false
-            notes.append(note)
-        }
+        var probe = DriverProbe(available: true, notes: [])
 
-        if getuid() != 0 { missing("not running as root: creating containers needs it") }
+        if getuid() != 0 { probe.missing("not running as root: creating containers needs it") }
         if FileSystem.isExecutableFile(supervisor.shimPath) {
-            notes.append("corral-shim: \(supervisor.shimPath)")
+            probe.notes.append("corral-shim: \(supervisor.shimPath)")
         } else {
-            missing("corral-shim missing or not executable at \(supervisor.shimPath)")
+            probe.missing("corral-shim missing or not executable at \(supervisor.shimPath)")
         }
-        if let error = supervisor.watcherFailure { missing("cannot watch processes: \(error)") }
+        if let error = supervisor.watcherFailure { probe.missing("cannot watch processes: \(error)") }
 
         if let watcher = try? supervisor.watcher("probe") {
             for kind in OCIRuntimeKind.allCases {
                 let chosen = kind == runtimeKind ? " (new containers)" : ""
                 guard let runtime = runtimes[kind] else {
-                    if kind == runtimeKind { missing("\(kind.rawValue) not found on PATH (Debian package \(kind.rawValue))") }
+                    if kind == runtimeKind { probe.missing("\(kind.rawValue) not found on PATH (Debian package \(kind.rawValue))") }
                     continue
                 }
                 switch await runtime.version(watcher: watcher) {
                 case .success(let version):
-                    notes.append("\(runtime.name)\(chosen): \(runtime.executable) (\(version)), state in \(runtime.stateRoot)")
+                    probe.notes.append("\(runtime.name)\(chosen): \(runtime.executable) (\(version)), state in \(runtime.stateRoot)")
                 case .failure(let error):
                     if kind == runtimeKind {
-                        missing("\(runtime.name) at \(runtime.executable) does not run: \(error.message)")
+                        probe.missing("\(runtime.name) at \(runtime.executable) does not run: \(error.message)")
                     } else {
-                        notes.append("\(runtime.name) at \(runtime.executable) does not run: \(error.message)")
+                        probe.notes.append("\(runtime.name) at \(runtime.executable) does not run: \(error.message)")
                     }
                 }
             }
         }
 
         let layout = supervisor.layout
-        notes.append(layout.summary)
+        probe.notes.append(layout.summary)
         switch layout {
         case .none:
-            missing("no cgroup file system: containers need cgroups for their limits")
+            probe.missing("no cgroup file system: containers need cgroups for their limits")
         case .v1(let mounts):
             for controller in [CgroupLayout.CgroupController.memory, .cpu, .pids] where mounts[controller] == nil {
-                notes.append("cgroup v1 controller \(controller.rawValue) not mounted: its limit is off")
+                probe.notes.append("cgroup v1 controller \(controller.rawValue) not mounted: its limit is off")
             }
-            if mounts[.freezer] == nil { notes.append("cgroup v1 freezer not mounted: suspend is unavailable") }
+            if mounts[.freezer] == nil { probe.notes.append("cgroup v1 freezer not mounted: suspend is unavailable") }
         case .v2:
             break
         }
@@ -68,7 +63,7 @@ extension ContainerDriver {
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 return "\(mount) (controllers: \(text.isEmpty ? "none" : text))"
             }
-            notes.append(
+            probe.notes.append(
                 "hybrid cgroup host: cgroup2 at \(controllers.joined(separator: ", ")) beside the v1 controllers; "
                     + "crun refuses hybrid hosts ('cgroups in hybrid mode not supported'), so corral-shim and every runtime "
                     + "invocation run in a private mount namespace with \(hiddenMounts.joined(separator: ", ")) unmounted, "
@@ -78,22 +73,22 @@ extension ContainerDriver {
 
         let filesystems = (try? FileSystem.readText("/proc/filesystems")) ?? ""
         if filesystems.split(separator: "\n").contains(where: { $0.hasSuffix("\toverlay") }) {
-            notes.append("overlayfs: available")
+            probe.notes.append("overlayfs: available")
         } else {
-            missing("overlayfs not in /proc/filesystems (modprobe overlay): container roots need it")
+            probe.missing("overlayfs not in /proc/filesystems (modprobe overlay): container roots need it")
         }
 
         let root = corral_open_directory_path("/")
-        let probe = root >= 0 ? corral_open_in_root(root, ".", O_RDONLY | O_DIRECTORY, 0) : -1
-        let openat2Errno = probe < 0 ? errno : 0
-        if probe >= 0 { close(probe) }
+        let opened = root >= 0 ? corral_open_in_root(root, ".", O_RDONLY | O_DIRECTORY, 0) : -1
+        let openat2Errno = opened < 0 ? errno : 0
+        if opened >= 0 { close(opened) }
         if root >= 0 { close(root) }
-        if openat2Errno == ENOSYS { notes.append("openat2 unsupported (Linux < 5.6): file access to containers fails") }
+        if openat2Errno == ENOSYS { probe.notes.append("openat2 unsupported (Linux < 5.6): file access to containers fails") }
 
-        notes.append(networking == nil ? "network: none configured; each container gets its own namespace with loopback only"
-                                       : "network: attached by the configured network provider")
-        notes.append("capabilities: \(capabilities.names.joined(separator: ", "))")
-        return DriverProbe(available: available, notes: notes)
+        probe.notes.append(networking == nil ? "network: none configured; each container gets its own namespace with loopback only"
+                                             : "network: attached by the configured network provider")
+        probe.notes.append("capabilities: \(capabilities.names.joined(separator: ", "))")
+        return probe
     }
 
 }

@@ -13,49 +13,44 @@ extension VMDriver {
     /// mkfs.ext4, corral-shim and corral-agent, the kernel, and the accelerator in
     /// use and why (for `auto` this boots the probe VM once). Never throws.
     public func probe() async -> DriverProbe {
-        var notes: [String] = []
-        var available = true
-        func missing(_ note: String) {
-            available = false
-            notes.append(note)
-        }
+        var probe = DriverProbe(available: true, notes: [])
 
-        if getuid() != 0 { missing("not running as root: taps, cgroups and /dev/kvm need it") }
+        if getuid() != 0 { probe.missing("not running as root: taps, cgroups and /dev/kvm need it") }
         if let qemuPath {
-            notes.append("qemu: \(qemuPath) (\(await Self.qemuVersion(qemuPath, watcher: try? watcher("probe")) ?? "version unknown"))")
+            probe.notes.append("qemu: \(qemuPath) (\(await Self.qemuVersion(qemuPath, watcher: try? watcher("probe")) ?? "version unknown"))")
         } else {
-            missing("qemu-system-x86_64 not found on PATH (Debian package qemu-system-x86)")
+            probe.missing("qemu-system-x86_64 not found on PATH (Debian package qemu-system-x86)")
         }
-        if let qemuImgPath { notes.append("qemu-img: \(qemuImgPath)") } else { missing("qemu-img not found on PATH (Debian package qemu-utils)") }
-        if let mkfsPath { notes.append("mkfs.ext4: \(mkfsPath)") } else { missing("mkfs.ext4 not found on PATH (Debian package e2fsprogs)") }
+        if let qemuImgPath { probe.notes.append("qemu-img: \(qemuImgPath)") } else { probe.missing("qemu-img not found on PATH (Debian package qemu-utils)") }
+        if let mkfsPath { probe.notes.append("mkfs.ext4: \(mkfsPath)") } else { probe.missing("mkfs.ext4 not found on PATH (Debian package e2fsprogs)") }
         if FileSystem.isExecutableFile(configuration.shimPath) {
-            notes.append("corral-shim: \(configuration.shimPath)")
+            probe.notes.append("corral-shim: \(configuration.shimPath)")
         } else {
-            missing("corral-shim missing or not executable at \(configuration.shimPath)")
+            probe.missing("corral-shim missing or not executable at \(configuration.shimPath)")
         }
         if FileSystem.isExecutableFile(configuration.agentPath) {
-            notes.append("corral-agent: \(configuration.agentPath)")
+            probe.notes.append("corral-agent: \(configuration.agentPath)")
         } else {
-            missing("corral-agent missing or not executable at \(configuration.agentPath)")
+            probe.missing("corral-agent missing or not executable at \(configuration.agentPath)")
         }
-        if let error = supervisor.watcherFailure { missing("cannot watch processes: \(error)") }
-        if case .failure(let error) = channelWatcher { missing("cannot watch sockets: \(error)") }
+        if let error = supervisor.watcherFailure { probe.missing("cannot watch processes: \(error)") }
+        if case .failure(let error) = channelWatcher { probe.missing("cannot watch sockets: \(error)") }
         do throws(CorralError) {
             let kernel = try assets.kernel(path: nil)
-            notes.append("kernel: \(kernel.path) (\(kernel.version ?? "version unknown"))")
+            probe.notes.append("kernel: \(kernel.path) (\(kernel.version ?? "version unknown"))")
         } catch {
-            missing("kernel: \(error.message) (Debian package linux-image-cloud-amd64)")
+            probe.missing("kernel: \(error.message) (Debian package linux-image-cloud-amd64)")
         }
-        notes.append("machine: \(configuration.machine.rawValue)")
-        if available {
-            notes.append("accelerator \(await accelerators.decision().reason)")
+        probe.notes.append("machine: \(configuration.machine.rawValue)")
+        if probe.available {
+            probe.notes.append("accelerator \(await accelerators.decision().reason)")
         } else {
-            notes.append("accelerator: not probed")
+            probe.notes.append("accelerator: not probed")
         }
-        notes.append(networking == nil ? "network: none configured; VMs have loopback only"
+        probe.notes.append(networking == nil ? "network: none configured; VMs have loopback only"
                                        : "network: a tap on the bridge per VM")
-        notes.append("capabilities: \(capabilities.names.joined(separator: ", "))")
-        return DriverProbe(available: available, notes: notes)
+        probe.notes.append("capabilities: \(capabilities.names.joined(separator: ", "))")
+        return probe
     }
 
     /// `QEMU emulator version 7.2.22 (…)` → `7.2.22`.
