@@ -154,6 +154,12 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
+        // The first process of a standby container (C, static, libc only): it
+        // runs inside any image's root until the workload is known, then execs it.
+        .executableTarget(
+            name: "corral-standby",
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
         // PID 1 inside microVMs: one static file in the initramfs.
         .executableTarget(
             name: "corral-agent",

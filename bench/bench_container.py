@@ -265,10 +265,12 @@ def local_runner(errfile: Path, preexec: Callable[[], None] | None,
 
 
 class Corral:
-    def __init__(self, args: argparse.Namespace, cleanup: list[Callable[[], None]]) -> None:
+    def __init__(self, args: argparse.Namespace, cleanup: list[Callable[[], None]], label: str = "corral",
+                 extra_args: list[str] | None = None) -> None:
         self.wait_s = args.wait_s
+        self.label = label
         self.daemon, self.client = bench_daemon(
-            "corral-bc", cleanup, log_level=args.log_level, extra_args=[], timeout_s=120.0)
+            "corral-bc", cleanup, log_level=args.log_level, extra_args=extra_args or [], timeout_s=120.0)
         self.op: dict[str, list[float]] = {"sleep": [], "true": []}
         self.boot: dict[str, list[float]] = {"sleep": [], "true": []}
         self.recording = False
@@ -293,15 +295,35 @@ class Corral:
         return items[0] if items and items[0].get("status") != "error" else None
 
     def delete(self, uuid: str) -> None:
-        """Deletes; corrald answers once every host resource is gone."""
+        """Deletes; corrald answers once every host resource is gone. Then waits
+        for the container driver's standbys to be ready again, so preparing them
+        never overlaps another tool's sample."""
         r = self.client.delete(f"/v1/instances/{uuid}", timeout=60)
         if not r.is_success and r.status_code != 404:
             raise RuntimeError(f"delete {uuid}: HTTP {r.status_code}: {r.text[:300]}")
         for _ in range(500):
             if self.get(uuid) is None:
+                break
+            time.sleep(0.02)
+        else:
+            raise RuntimeError(f"instance {uuid} still listed 10s after its delete")
+        self.wait_standbys()
+
+    def standby(self) -> dict[str, Any] | None:
+        r = self.client.get("/v1/drivers", timeout=30)
+        r.raise_for_status()
+        for d in (r.json().get("data") or {}).get("drivers") or []:
+            if d.get("name") == "container":
+                return d.get("standby")
+        return None
+
+    def wait_standbys(self) -> None:
+        for _ in range(500):
+            s = self.standby()
+            if not s or s.get("per_image", 0) == 0 or (s.get("preparing") == 0 and s.get("ready", 0) >= 1):
                 return
             time.sleep(0.02)
-        raise RuntimeError(f"instance {uuid} still listed 10s after its delete")
+        raise RuntimeError(f"{self.label}: no standby ready 10s after a start: {self.standby()}")
 
     def start_sleep(self, name: str, wait_s: int | None = None) -> tuple[float, dict[str, Any]]:
         t0 = time.perf_counter()
@@ -351,7 +373,7 @@ class Corral:
             self.delete(inst["uuid"])
             return ms
 
-        return [Tool("corral/sleep", sleep), Tool("corral/true", true)]
+        return [Tool(f"{self.label}/sleep", sleep), Tool(f"{self.label}/true", true)]
 
     def unpacked_rootfs(self) -> Path:
         roots = [r for r in sorted((self.daemon.state_dir / "images" / "rootfs").glob("*/")) if (r / "bin").exists()]
@@ -449,14 +471,20 @@ def report(res: dict[str, Any], hidden: list[str], started: float) -> bool:
         op, boot = res["corral_op"].get(wl) or [], res["corral_boot"].get(wl) or []
         print()
         print(f"{what:{W}}{'n':>5}{'p50 ms':>11}{'p99 ms':>11}")
+        cold = times.get(f"corral-cold/{wl}") or []
+        cop, cboot = res["cold_op"].get(wl) or [], res["cold_boot"].get(wl) or []
+        what_corral = ("POST /v1/instances (autostart, timeout_s) -> running" if wl == "sleep"
+                       else "POST /v1/instances + GET /wait?state=stopped")
         rows = [
-            ("corral: POST /v1/instances (autostart, timeout_s) -> running" if wl == "sleep"
-             else "corral: POST /v1/instances + GET /wait?state=stopped", c),
+            (f"corral (a standby, the default): {what_corral}", c),
             ("  server op_time_us of the POST", op),
-            ("  instance boot_time_us (start request -> crun init started)", boot),
+            ("  instance boot_time_us (start request -> command exec'd)", boot),
+            ("corral --standbys 0 (every start cold)", cold),
+            ("  server op_time_us of the POST", cop),
+            ("  instance boot_time_us (start request -> crun init started)", cboot),
         ]
         if wl == "sleep" and res.get("nodelete"):
-            rows.append(("  diagnostic: corral with no delete between starts", res["nodelete"]))
+            rows.append(("  diagnostic: cold corral with no delete between starts", res["nodelete"]))
             rows.append(("    its boot_time_us", res.get("nodelete_boot") or []))
         rows += [
             ("crun a: per-run unshare+umount in the child (as corral-shim; FAIR)", a),
@@ -471,6 +499,8 @@ def report(res: dict[str, Any], hidden: list[str], started: float) -> bool:
         b50, cc50 = pct(times.get(f"crun-b/{wl}") or [], 50), pct(times.get(f"crun-c/{wl}") or [], 50)
         m50, m99 = pct(pm, 50), pct(pm, 99)
         print(f"{'ratio corral / crun a (fair)                      p50, p99':{W}}{'':>5}{ratio(c50, a50):>11}{ratio(c99, a99):>11}")
+        print(f"{'ratio corral --standbys 0 / crun a                p50, p99':{W}}{'':>5}"
+              f"{ratio(pct(cold, 50), a50):>11}{ratio(pct(cold, 99), a99):>11}")
         print(f"{'ratio corral / crun b, corral / crun c            p50':{W}}{'':>5}{ratio(c50, b50):>11}{ratio(c50, cc50):>11}")
         print(f"{'ratio podman / corral                             p50, p99':{W}}{'':>5}{ratio(m50, c50):>11}{ratio(m99, c99):>11}")
         crun_met = c50 is not None and a50 is not None and c50 <= CRUN_GOAL * a50
@@ -479,12 +509,12 @@ def report(res: dict[str, Any], hidden: list[str], started: float) -> bool:
         print(f"{f'goal: corral p50 <= {CRUN_GOAL}x crun a p50':{W}}{'':>5}{'met' if crun_met else 'MISSED':>11}")
         print(f"{f'goal: podman p50 >= {PODMAN_GOAL:.0f}x corral p50':{W}}{'':>5}"
               f"{('n/a' if pod_met is None else 'met' if pod_met else 'MISSED'):>11}")
-        print(f"{'where corral p50 goes (differences of p50s, ms):':{W}}")
+        print(f"{'where a cold corral start goes (differences of p50s, ms):':{W}}")
         print(f"{'  end to end - server op_time (HTTP, client' + (', the /wait call)' if wl == 'true' else ')'):{W}}"
-              f"{'':>5}{diff(c50, pct(op, 50))}")
-        print(f"{'  op_time - boot_time (API, engine, store)':{W}}{'':>5}{diff(pct(op, 50), pct(boot, 50))}")
+              f"{'':>5}{diff(pct(cold, 50), pct(cop, 50))}")
+        print(f"{'  op_time - boot_time (API, engine, store)':{W}}{'':>5}{diff(pct(cop, 50), pct(cboot, 50))}")
         print(f"{'  boot_time - crun d (driver: overlay, netns+veth, bundle, shim)':{W}}{'':>5}"
-              f"{diff(pct(boot, 50), pct(d, 50))}")
+              f"{diff(pct(cboot, 50), pct(d, 50))}")
         print(f"{'  crun d - crun a (Corral spec: seccomp, cgroupns, limits)':{W}}{'':>5}{diff(pct(d, 50), a50)}")
         if wl == "true":
             print(f"{'  (boot_time ends when init starts: a and d also include the exit)':{W}}")
@@ -571,6 +601,12 @@ def main() -> int:
         corral.delete(inst["uuid"])
         _, inst = corral.run_true("warm-true", 120)
         corral.delete(inst["uuid"])
+        res["standby"] = corral.standby()
+        # The same daemon with no standbys: every start takes the whole cold path.
+        cold = Corral(args, cleanup, label="corral-cold", extra_args=["--standbys", "0"])
+        for wl in WORKLOADS:
+            _, inst = (cold.start_sleep if wl == "sleep" else cold.run_true)(f"warm-{wl}", 120)
+            cold.delete(inst["uuid"])
         rootfs = work / "rootfs"
         subprocess.run(["cp", "-a", str(rootfs_src), str(rootfs)], check=True)
 
@@ -600,7 +636,7 @@ def main() -> int:
             "d": local_runner(work / "err-d", pre),
         }
 
-        tools: list[Tool] = corral.tools()
+        tools: list[Tool] = corral.tools() + cold.tools()
         for v in "abcd":
             if v == "d" and not corral_cfg:
                 continue
@@ -684,7 +720,7 @@ def main() -> int:
             for t in order:
                 if t.dead:
                     continue
-                corral.recording = r >= args.warmup
+                corral.recording = cold.recording = r >= args.warmup
                 try:
                     ms = t.sample(r)
                 except Exception as e:
@@ -698,10 +734,11 @@ def main() -> int:
             measured += r >= args.warmup
             if (r + 1) % 10 == 0:
                 log(f"bench: round {r + 1} done ({time.monotonic() - started:.0f}s)")
-        corral.recording = False
+        corral.recording = cold.recording = False
         res["rounds"], res["warmup"] = measured, args.warmup
         res["times"] = {t.key: t.times for t in tools}
         res["corral_op"], res["corral_boot"] = corral.op, corral.boot
+        res["cold_op"], res["cold_boot"] = cold.op, cold.boot
 
         # ---- diagnostic: Corral starts with no delete in between ----
         log("bench: diagnostic: corral sleep starts with no delete in between ...")
@@ -711,13 +748,13 @@ def main() -> int:
         for i in range(min(args.n, 50)):
             if time.monotonic() > deadline - 30:
                 break
-            ms, inst = corral.start_sleep(f"nd-{i}")
+            ms, inst = cold.start_sleep(f"nd-{i}")
             nodelete.append(ms)
             if isinstance(inst.get("boot_time_us"), int):
                 nodelete_boot.append(inst["boot_time_us"] / 1000)
             uuids.append(inst["uuid"])
         for u in uuids:
-            corral.delete(u)
+            cold.delete(u)
         res["nodelete"], res["nodelete_boot"] = nodelete, nodelete_boot
 
         met = report(res, hidden, started)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,4 +111,42 @@ int corral_memfd_with(const void *bytes, size_t length) {
         return -1;
     }
     return fd;
+}
+
+struct hostname_request {
+    int namespace_fd;
+    const char *name;
+    int error;
+};
+
+/* setns(CLONE_NEWUTS) changes only the calling thread's namespace: this thread
+   exists for that and ends with it. */
+static void *set_hostname_thread(void *argument) {
+    struct hostname_request *request = argument;
+    if (setns(request->namespace_fd, CLONE_NEWUTS) < 0) {
+        request->error = errno;
+    } else if (sethostname(request->name, strlen(request->name)) < 0) {
+        request->error = errno;
+    }
+    return NULL;
+}
+
+int corral_set_hostname_of(pid_t pid, const char *name) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/uts", (int)pid);
+    struct hostname_request request = { open(path, O_RDONLY | O_CLOEXEC), name, 0 };
+    if (request.namespace_fd < 0) return -1;
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, set_hostname_thread, &request);
+    if (rc == 0) rc = pthread_join(thread, NULL);
+    close(request.namespace_fd);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    if (request.error != 0) {
+        errno = request.error;
+        return -1;
+    }
+    return 0;
 }

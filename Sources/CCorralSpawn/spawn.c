@@ -41,6 +41,28 @@ static int move_fd(int from, int to) {
     return dup2(from, to) < 0 ? -1 : 0;
 }
 
+/* In the child: `fds[i]` becomes 3 + i. Every source is first copied above the
+   targets (and the report pipe moved there), so no target overwrites a source
+   not yet moved. Returns how many were passed, or -1. */
+static int pass_descriptors(const int *fds, int count, int *report_fd) {
+    if (count <= 0) return 0;
+    int floor = 3 + count;
+    if (*report_fd < floor) {
+        int moved = fcntl(*report_fd, F_DUPFD_CLOEXEC, floor);
+        if (moved < 0) return -1;
+        *report_fd = moved;
+    }
+    int copies[count];
+    for (int i = 0; i < count; i++) {
+        copies[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
+        if (copies[i] < 0) return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        if (dup2(copies[i], 3 + i) < 0) return -1;
+    }
+    return count;
+}
+
 static void child_main(int report_fd, const corral_spawn_options *options, int cgroup_count) {
     corral_child_reset_signals();
 
@@ -64,10 +86,12 @@ static void child_main(int report_fd, const corral_spawn_options *options, int c
     if (move_fd(options->stdin_fd, 0) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 0);
     if (move_fd(options->stdout_fd, 1) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 1);
     if (move_fd(options->stderr_fd, 2) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 2);
+    int kept = pass_descriptors(options->pass_fds, options->pass_fd_count, &report_fd);
+    if (kept < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_STDIO, 3);
     if (options->cwd != NULL && chdir(options->cwd) < 0) child_fail(report_fd, CORRAL_SPAWN_STAGE_CHDIR, 0);
 
-    /* Only 0-2 reach the workload, whatever the caller forgot to mark. */
-    (void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* Only 0-2 and the passed ones reach the workload, whatever the caller forgot to mark. */
+    (void)syscall(SYS_close_range, 3U + (unsigned)kept, ~0U, CLOSE_RANGE_CLOEXEC);
 
     sigset_t empty;
     sigemptyset(&empty);
@@ -170,11 +194,27 @@ int corral_spawn_with(const corral_spawn_options *options, corral_spawn_result *
     return -1;
 }
 
-int corral_spawn_detached(const char *path, char *const argv[], char *const envp[], int extra_fd, pid_t *pid) {
+int corral_spawn_detached(
+    const char *path, char *const argv[], char *const envp[], const int *extra_fds, int extra_count, pid_t *pid
+) {
+    if (extra_count < 0 || extra_count > 16) return EINVAL;
+    /* Copies above every target, so one dup2 cannot overwrite a later source. */
+    int copies[16];
+    for (int i = 0; i < extra_count; i++) {
+        copies[i] = fcntl(extra_fds[i], F_DUPFD_CLOEXEC, 3 + extra_count);
+        if (copies[i] < 0) {
+            int error = errno;
+            while (i-- > 0) close(copies[i]);
+            return error;
+        }
+    }
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
     int rc = posix_spawn_file_actions_init(&actions);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        for (int i = 0; i < extra_count; i++) close(copies[i]);
+        return rc;
+    }
     rc = posix_spawnattr_init(&attributes);
     if (rc != 0) {
         posix_spawn_file_actions_destroy(&actions);
@@ -187,15 +227,16 @@ int corral_spawn_detached(const char *path, char *const argv[], char *const envp
     if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &all);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &none);
-    /* 3 first: the caller's descriptor may itself be 0-2. */
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, extra_fd, 3);
+    /* 3 onwards first: the caller's descriptors may themselves be 0-2. */
+    for (int i = 0; rc == 0 && i < extra_count; i++) rc = posix_spawn_file_actions_adddup2(&actions, copies[i], 3 + i);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3 + extra_count);
     if (rc == 0) rc = posix_spawn(pid, path, &actions, &attributes, argv, envp);
 
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < extra_count; i++) close(copies[i]);
     return rc;
 }

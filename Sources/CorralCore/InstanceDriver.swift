@@ -183,6 +183,35 @@ public protocol InstanceDriver: Sendable {
 
     /// Writes a file inside a running instance; the path cannot escape its root.
     func writeFile(_ uuid: UUID, handle: DriverHandle, path: String, contents: [UInt8], mode: UInt32) async throws(CorralError)
+
+    /// For an instance about to be created and started with `spec`: the uuid of a
+    /// standby (a workload environment the driver prepared ahead of time) the
+    /// instance takes over, or nil. The driver's `start` of that uuid then uses the
+    /// standby. The caller that gets a uuid but does not create the instance calls
+    /// `releaseStandby`.
+    func claimStandby(for spec: InstanceSpec) -> UUID?
+
+    /// Discards a claimed standby whose instance was not created.
+    func releaseStandby(_ uuid: UUID) async
+
+    /// The driver's standbys, nil when it keeps none.
+    func standbyStatus() -> StandbyStatus?
+}
+
+/// How many standbys a driver keeps and has.
+public struct StandbyStatus: Sendable, Equatable {
+    /// Standbys kept per image.
+    public var perImage: Int
+    /// Standbys ready to be claimed.
+    public var ready: Int
+    /// Standbys being prepared.
+    public var preparing: Int
+
+    public init(perImage: Int, ready: Int, preparing: Int) {
+        self.perImage = perImage
+        self.ready = ready
+        self.preparing = preparing
+    }
 }
 
 /// A command to run inside an instance.
@@ -216,6 +245,12 @@ public struct ExecResult: Sendable, Equatable {
 }
 
 extension InstanceDriver {
+    public func claimStandby(for spec: InstanceSpec) -> UUID? { nil }
+
+    public func releaseStandby(_ uuid: UUID) async {}
+
+    public func standbyStatus() -> StandbyStatus? { nil }
+
     public func freeze(_ uuid: UUID, handle: DriverHandle) async throws(CorralError) {
         throw .unsupported("failed to suspend instance: the \(name) driver cannot freeze instances")
     }

@@ -36,8 +36,16 @@ struct ContainerBundle: Sendable {
     var hostnameFile: String
     var resolvConfFile: String?
     var maxProcesses: Int
+    /// A standby's bundle: its init is `corral-standby` (descriptor 4, run as root
+    /// from `/`), which becomes the instance's command once one takes it over;
+    /// `runtimeSpec().process` still describes that command.
+    var standby = false
 
     static let cpuPeriodMicroseconds: UInt64 = 100_000
+    /// The descriptors a standby's init is given: the launch channel, then its own
+    /// program (see `Sources/corral-standby/main.c`).
+    static let standbyChannelDescriptor: Int32 = 3
+    static let standbyProgramDescriptor: Int32 = 4
 
     /// The capabilities Docker, runc and crun grant a container by default.
     static let defaultCapabilities = [
@@ -84,8 +92,15 @@ struct ContainerBundle: Sendable {
         var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].map { OCIRuntimeSpec.Namespace(type: $0, path: nil) }
         namespaces.append(OCIRuntimeSpec.Namespace(type: "network", path: networkNamespace))
 
+        var launched = process
+        if standby {
+            launched.user = OCIRuntimeSpec.User(uid: 0, gid: 0, additionalGids: nil)
+            launched.args = ["/proc/self/fd/\(Self.standbyProgramDescriptor)"]
+            launched.env = ["PATH=\(ExecutableLookup.defaultSearchPath)"]
+            launched.cwd = "/"
+        }
         return OCIRuntimeSpec(
-            process: process,
+            process: launched,
             root: OCIRuntimeSpec.Root(path: rootfs, readonly: false),
             hostname: name,
             mounts: mounts(),
@@ -145,6 +160,11 @@ struct ContainerBundle: Sendable {
 
     /// `/etc/hosts` for the container: loopback and its own name.
     func hostsFileContent(address: String?) -> String {
+        Self.hostsFileContent(name: name, address: address)
+    }
+
+    /// `/etc/hosts` for a container called `name` at `address` (none: 127.0.1.1).
+    static func hostsFileContent(name: String, address: String?) -> String {
         var lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         lines.append("\(address ?? "127.0.1.1")\t\(name)")
         return lines.joined(separator: "\n") + "\n"

@@ -72,6 +72,8 @@ extension ContainerDriver {
     /// attachment and the run's files. Nothing of the instance was ever mounted on
     /// the host. Idempotent.
     public func cleanup(_ uuid: UUID) async throws(CorralError) {
+        // An instance deleted before it started: the standby it claimed goes too.
+        if let standby = standbys.takeClaimed(uuid) { close(standby.channel) }
         await supervisor.endLiveShim(uuid)
         try await deleteContainer(uuid, verb: "clean up instance")
         try await supervisor.removeCgroups(uuid)

@@ -21,6 +21,27 @@ extension ContainerDriver {
     /// with `unavailable` when the host lacks what containers need.
     public func start(_ request: StartRequest) async throws(CorralError) -> StartedInstance {
         let requested = HostProcess.monotonicNanoseconds()
+        if let standby = standbys.takeClaimed(request.uuid) {
+            if let started = try await startFromStandby(standby, request: request, requested: requested) {
+                keepStandbys(like: request)
+                return started
+            }
+        }
+        let started = try await launch(request, requested: requested, standby: nil)
+        keepStandbys(like: request)
+        return started
+    }
+
+    /// What a standby's container is given besides a normal one's: its launch
+    /// channel and its init program, passed to crun's init as descriptors 3 and 4.
+    struct StandbyDescriptors {
+        var channel: Int32
+        var program: Int32
+    }
+
+    /// Starts a container for `request`: the whole cold path. With `standby`, the
+    /// container's init is `corral-standby`, waiting for its command.
+    func launch(_ request: StartRequest, requested: UInt64, standby: StandbyDescriptors?) async throws(CorralError) -> StartedInstance {
         let spec = request.spec
         let digest = try PinnedImage.digest(spec.image, driver: name)
         let runtime = try runtime("start instance")
@@ -67,7 +88,8 @@ extension ContainerDriver {
                 rootfs: paths.rootfs, cgroupsPath: "/\(cgroup.relativePath)", networkNamespace: attachment?.netnsPath,
                 hostsFile: paths.hosts, hostnameFile: paths.hostname,
                 resolvConfFile: attachment.flatMap { $0.nameservers.isEmpty ? nil : paths.resolvConf },
-                maxProcesses: maxProcesses
+                maxProcesses: maxProcesses,
+                standby: standby != nil
             )
             try writeBundle(bundle, paths: paths, attachment: attachment)
 
@@ -75,7 +97,8 @@ extension ContainerDriver {
                 instanceDirectory: paths.directory,
                 executable: runtime.executable,
                 arguments: runtime.runArguments(
-                    id: Self.containerID(uuid), bundle: paths.bundle, pidFile: paths.initPID, errorLog: paths.runtimeLog
+                    id: Self.containerID(uuid), bundle: paths.bundle, pidFile: paths.initPID, errorLog: paths.runtimeLog,
+                    preserveDescriptors: standby == nil ? 0 : 2
                 ),
                 environment: ["PATH=\(ExecutableLookup.defaultSearchPath)"],
                 workingDirectory: paths.bundle,
@@ -90,10 +113,12 @@ extension ContainerDriver {
                     detach: hiddenMounts,
                     overlay: ShimParameters.OverlayMount(lower: lower, upper: paths.upper, work: paths.work, target: paths.rootfs)
                 ),
-                launcher: ShimParameters.Launcher(pidFile: paths.initPID, errorLog: paths.runtimeLog)
+                launcher: ShimParameters.Launcher(pidFile: paths.initPID, errorLog: paths.runtimeLog),
+                passDescriptors: standby == nil ? 0 : 2
             )
             let launched = try await supervisor.launch(
-                uuid, parameters: parameters, deadline: requested + Self.readyTimeoutNanoseconds
+                uuid, parameters: parameters, passing: standby.map { [$0.channel, $0.program] } ?? [],
+                deadline: requested + Self.readyTimeoutNanoseconds
             ) { failure in
                 Self.startFailure(failure, runtime: runtime.name, errors: OCIRuntime.errors(inLog: paths.runtimeLog))
             }
@@ -119,7 +144,7 @@ extension ContainerDriver {
 
     /// The instance directory, a fresh bundle with its `rootfs` mount point, and the
     /// writable layer (kept from an earlier run).
-    private func prepareDirectories(_ paths: ContainerPaths, undo: inout UndoStack) throws(CorralError) {
+    func prepareDirectories(_ paths: ContainerPaths, undo: inout UndoStack) throws(CorralError) {
         do {
             if try FileSystem.makeDirectories(paths.directory, mode: 0o750) {
                 let directory = paths.directory
@@ -136,7 +161,7 @@ extension ContainerDriver {
     }
 
     /// Writes `config.json` and the files bind-mounted into `/etc`.
-    private func writeBundle(_ bundle: ContainerBundle, paths: ContainerPaths, attachment: NetworkAttachment?) throws(CorralError) {
+    func writeBundle(_ bundle: ContainerBundle, paths: ContainerPaths, attachment: NetworkAttachment?) throws(CorralError) {
         let spec = try bundle.runtimeSpec()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -47,6 +47,9 @@ public final class ContainerDriver: InstanceDriver {
     let maxProcesses: Int
     /// cgroup2 mounts hidden from crun (a hybrid host); empty otherwise.
     let hiddenMounts: [String]
+    /// The `corral-standby` executable; nil keeps no standbys.
+    let standbyProgram: String?
+    let standbys: StandbyPool
 
     /// How long `start` waits for the container to run.
     static let readyTimeoutNanoseconds: UInt64 = 30_000_000_000
@@ -72,6 +75,9 @@ public final class ContainerDriver: InstanceDriver {
     ///   - logBoundBytes: Bound on each instance's retained log.
     ///   - maxProcesses: The pids limit of each container.
     ///   - cgroupLayout: The host's cgroup hierarchies; detected when nil.
+    ///   - standbyProgram: The `corral-standby` executable, for standbys.
+    ///   - standbysPerImage: Standby containers kept for each of the images
+    ///     started most recently (see `ContainerDriver+Standby`); 0 keeps none.
     ///   - events: Receives workload exits.
     public init(
         stateDirectory: String,
@@ -84,6 +90,8 @@ public final class ContainerDriver: InstanceDriver {
         logBoundBytes: Int = 8 << 20,
         maxProcesses: Int = 4096,
         cgroupLayout: CgroupLayout? = nil,
+        standbyProgram: String? = nil,
+        standbysPerImage: Int = 0,
         events: any DriverEventSink,
         logger: Logger
     ) {
@@ -96,6 +104,8 @@ public final class ContainerDriver: InstanceDriver {
         self.logBoundBytes = max(logBoundBytes, 2)
         self.maxProcesses = maxProcesses
         self.hiddenMounts = hidden
+        self.standbyProgram = standbyProgram.flatMap { FileSystem.isExecutableFile($0) ? $0 : nil }
+        standbys = StandbyPool(perImage: standbysPerImage)
         runtimeKind = runtime
         var runtimes: [OCIRuntimeKind: OCIRuntime] = [:]
         for kind in OCIRuntimeKind.allCases {

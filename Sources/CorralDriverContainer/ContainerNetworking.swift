@@ -15,4 +15,7 @@ public protocol ContainerNetworking: Sendable {
     /// address). Idempotent; never fails: what cannot be released is logged by the
     /// implementation.
     func detach(_ uuid: UUID) async
+
+    /// Publishes `ports` of an instance attached earlier, at its address `ip`.
+    func publish(_ uuid: UUID, ports: [PortMapping], ip: String) async throws(CorralError)
 }

@@ -44,9 +44,13 @@ struct OCIRuntime: Sendable {
 
     /// `… run --detach`: creates and starts the container and exits once its
     /// process runs, leaving the pid in `pidFile`.
-    func runArguments(id: String, bundle: String, pidFile: String, errorLog: String) -> [String] {
+    /// `preserveDescriptors`: how many descriptors from 3 on the container's init
+    /// inherits.
+    func runArguments(id: String, bundle: String, pidFile: String, errorLog: String, preserveDescriptors: Int = 0) -> [String] {
         [executable] + globalArguments(errorLog: errorLog)
-            + ["run", "--detach", "--pid-file=\(pidFile)", "--bundle=\(bundle)", id]
+            + ["run", "--detach", "--pid-file=\(pidFile)", "--bundle=\(bundle)"]
+            + (preserveDescriptors > 0 ? ["--preserve-fds=\(preserveDescriptors)"] : [])
+            + [id]
     }
 
     /// An invocation run by the daemon itself, in the private mount namespace

@@ -31,6 +31,7 @@ public struct DriverInfo: Sendable {
     public var capabilities: DriverCapabilities
     public var probe: DriverProbe
     public var isDefault: Bool
+    public var standby: StandbyStatus?
 }
 
 extension InstanceEngine {
@@ -57,7 +58,8 @@ extension InstanceEngine {
                 name: driver.name,
                 capabilities: driver.capabilities,
                 probe: probes[driver.name] ?? DriverProbe(available: false, notes: ["not probed yet"]),
-                isDefault: driver.name == configuration.defaultDriver
+                isDefault: driver.name == configuration.defaultDriver,
+                standby: driver.standbyStatus()
             )
         }
     }
@@ -77,6 +79,7 @@ extension InstanceEngine {
         guard !requests.isEmpty else { return [] }
         var records: [InstanceRecord] = []
         var names: [String] = []
+        var planned: [(name: String, spec: InstanceSpec, desired: DesiredState, starter: (any InstanceDriver)?)] = []
         let now = clock.now()
         for request in requests {
             var spec = request.spec
@@ -105,11 +108,27 @@ extension InstanceEngine {
             try InstanceValidation.validateName(name)
             names.append(name)
             let desired = DesiredState(power: request.autostart ? .running : .stopped, startRequest: request.autostart ? 1 : 0)
-            records.append(InstanceRecord(uuid: UUID(), name: name, createdAt: now, spec: spec, desired: desired))
+            planned.append((name, spec, desired, request.autostart ? driver : nil))
         }
-        try table.reserve(names)
-        defer { table.release(names) }
-        try await store.insert(records)
+        // An instance started at once takes over a standby of its driver where there
+        // is one: its uuid names everything the driver prepared.
+        var claimed: [(UUID, any InstanceDriver)] = []
+        for (name, spec, desired, starter) in planned {
+            var uuid = UUID()
+            if let starter, let standby = starter.claimStandby(for: spec) {
+                uuid = standby
+                claimed.append((standby, starter))
+            }
+            records.append(InstanceRecord(uuid: uuid, name: name, createdAt: now, spec: spec, desired: desired))
+        }
+        do {
+            try table.reserve(names)
+            defer { table.release(names) }
+            try await store.insert(records)
+        } catch {
+            for (uuid, driver) in claimed { await driver.releaseStandby(uuid) }
+            throw error
+        }
         for record in records {
             table.put(record)
             if request(record) { enqueue(record.uuid, .event(.reconcile)) }

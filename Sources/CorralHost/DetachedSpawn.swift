@@ -18,18 +18,22 @@ public enum DetachedSpawn {
 
     /// Spawns `executable` with `arguments` (`argv[1...]`) and `environment` in its
     /// own session, stdio on `/dev/null`, default signal dispositions, and
-    /// `descriptor` as its fd 3; nothing else is inherited. Returns its pid. The
-    /// caller remains its parent and must reap it.
+    /// `descriptor` as its fd 3 (`passing` as 4 onwards); nothing else is
+    /// inherited. Returns its pid. The caller remains its parent and must reap it.
     public static func spawn(
         executable: String,
         arguments: [String],
         environment: [String] = [],
-        descriptor: Int32
+        descriptor: Int32,
+        passing: [Int32] = []
     ) throws(SystemCallError) -> Int32 {
         var pid: pid_t = 0
+        let descriptors = [descriptor] + passing
         let rc = withCStrings([executable] + arguments) { argv in
             withCStrings(environment) { envp in
-                corral_spawn_detached(executable, argv, envp, descriptor, &pid)
+                descriptors.withUnsafeBufferPointer { fds in
+                    corral_spawn_detached(executable, argv, envp, fds.baseAddress, Int32(fds.count), &pid)
+                }
             }
         }
         if rc != 0 { throw SystemCallError("posix_spawn", path: executable, errno: rc) }

@@ -47,8 +47,8 @@ extension InstanceCgroup {
         }
     }
 
-    /// Writes each limit and reads it back.
-    func apply(_ limits: CgroupLimits) throws(CorralError) {
+    /// Writes each limit and reads it back; a nil limit is left as it is.
+    public func apply(_ limits: CgroupLimits) throws(CorralError) {
         switch layout {
         case .none:
             return

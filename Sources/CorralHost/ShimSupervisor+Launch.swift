@@ -16,9 +16,13 @@ extension ShimSupervisor {
     /// On failure the shim has exited and been reaped and whatever it started has
     /// been killed; the shim's own report is turned into an error by `failure`.
     /// The caller still owns the instance directory and cgroups.
+    ///
+    /// `passing` are given to the shim as descriptors 4 onwards (for
+    /// `parameters.passDescriptors`); the caller keeps and closes its own.
     public func launch(
         _ uuid: UUID,
         parameters: ShimParameters,
+        passing: [Int32] = [],
         deadline: UInt64,
         failure: (StartFailure) -> CorralError
     ) async throws(CorralError) -> Launched {
@@ -43,7 +47,9 @@ extension ShimSupervisor {
             throw CorralError(.internal, "failed to start instance: cannot create a pipe", cause: error)
         }
         do {
-            shimPID = try DetachedSpawn.spawn(executable: shimPath, arguments: [paths.parameters], descriptor: pipe.write)
+            shimPID = try DetachedSpawn.spawn(
+                executable: shimPath, arguments: [paths.parameters], descriptor: pipe.write, passing: passing
+            )
         } catch {
             close(pipe.read)
             close(pipe.write)

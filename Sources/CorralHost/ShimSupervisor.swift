@@ -231,6 +231,12 @@ public final class ShimSupervisor: Sendable {
         HostProcess.signal(pid: shim.pid, startTime: shim.startTime, SIGKILL)
     }
 
+    /// Stops watching `uuid`'s shim for good: its exit is reaped but not reported
+    /// (a run that was never an instance's, such as a standby container's).
+    public func forget(_ uuid: UUID) {
+        watches.withLock { $0[uuid] = nil }
+    }
+
     /// Whether this supervisor will report an exit of `uuid`'s current run.
     public func isWatching(_ uuid: UUID) -> Bool {
         watches.withLock { $0[uuid] } != nil

@@ -35,7 +35,8 @@ struct NodeRoutes: Sendable {
                 available: info.probe.available,
                 notes: info.probe.notes,
                 capabilities: info.capabilities.names,
-                default: info.isDefault
+                default: info.isDefault,
+                standby: info.standby.map { StandbyDTO(perImage: $0.perImage, ready: $0.ready, preparing: $0.preparing) }
             )
         }
         return APIResponse.success(DriversData(drivers: infos), started: started)

@@ -36,6 +36,10 @@ public struct ShimParameters: Equatable, Sendable {
     public var privateMounts: PrivateMounts?
     /// When set, `executable` is a launcher rather than the workload (see `Launcher`).
     public var launcher: Launcher?
+    /// How many descriptors the shim was given after its ready descriptor (4
+    /// onwards) to pass on to `executable` as 3 onwards; the shim closes its own
+    /// copies once `executable` runs.
+    public var passDescriptors: Int
 
     /// A mount namespace of the shim's own: it receives the host's mount events but
     /// propagates none back, so what is mounted in it is invisible on the host and
@@ -97,7 +101,8 @@ public struct ShimParameters: Equatable, Sendable {
         oomCounter: String?,
         logBound: Int64,
         privateMounts: PrivateMounts? = nil,
-        launcher: Launcher? = nil
+        launcher: Launcher? = nil,
+        passDescriptors: Int = 0
     ) {
         self.instanceDirectory = instanceDirectory
         self.executable = executable
@@ -113,7 +118,11 @@ public struct ShimParameters: Equatable, Sendable {
         self.logBound = logBound
         self.privateMounts = privateMounts
         self.launcher = launcher
+        self.passDescriptors = passDescriptors
     }
+
+    /// Most descriptors a shim passes on.
+    public static let maxPassDescriptors = 8
 
     static let header = "corral-shim-params 1"
     static let recordName = "shim parameters"
@@ -156,6 +165,7 @@ public struct ShimParameters: Equatable, Sendable {
             put("launcher_pid_file", launcher.pidFile)
             if let errorLog = launcher.errorLog { put("launcher_error_log", errorLog) }
         }
+        if passDescriptors > 0 { put("pass_fds", String(passDescriptors)) }
         return out
     }
 
@@ -174,6 +184,7 @@ public struct ShimParameters: Equatable, Sendable {
         var cgroup2Directory: String?, cgroupMembers: String?, freezerState: String?, cgroupKill: String?, oomCounter: String?
         var privateMounts = false, detach: [String] = [], overlay: [String: String] = [:]
         var launcherPIDFile: String?, launcherErrorLog: String?
+        var passDescriptors = 0
         var index = 0
         while index < fields.count {
             let key = fields[index], value = fields[index + 1]
@@ -197,6 +208,11 @@ public struct ShimParameters: Equatable, Sendable {
             case "overlay_lower", "overlay_upper", "overlay_work", "overlay_target": overlay[key] = value
             case "launcher_pid_file": launcherPIDFile = value
             case "launcher_error_log": launcherErrorLog = value
+            case "pass_fds":
+                guard let count = Int(value), (1...maxPassDescriptors).contains(count) else {
+                    throw ShimFormatError(record: recordName, reason: "bad pass_fds '\(value)'")
+                }
+                passDescriptors = count
             case "log_bound":
                 guard let bound = Int64(value), bound > 0 else {
                     throw ShimFormatError(record: recordName, reason: "bad log_bound '\(value)'")
@@ -238,7 +254,8 @@ public struct ShimParameters: Equatable, Sendable {
             oomCounter: oomCounter,
             logBound: logBound,
             privateMounts: privateMounts ? PrivateMounts(detach: detach, overlay: overlayMount) : nil,
-            launcher: launcherPIDFile.map { Launcher(pidFile: $0, errorLog: launcherErrorLog) }
+            launcher: launcherPIDFile.map { Launcher(pidFile: $0, errorLog: launcherErrorLog) },
+            passDescriptors: passDescriptors
         )
     }
 }

@@ -79,17 +79,38 @@ enum Shim {
 
         let shimStart = ProcStat.read(pid: getpid())?.startTime ?? 0
         var result = corral_spawn_result()
+        let passed = (0..<parameters.passDescriptors).map { readyFD + 1 + Int32($0) }
         let spawned = withCStrings(parameters.arguments) { argv in
             withCStrings(parameters.environment) { envp in
                 cgroupFDs.withUnsafeBufferPointer { fds in
-                    corral_spawn(
-                        parameters.executable, argv, envp, parameters.workingDirectory,
-                        cgroup2FD, fds.baseAddress, Int32(fds.count), devNull, output[1], output[1], &result
-                    )
+                    passed.withUnsafeBufferPointer { pass in
+                        var options = corral_spawn_options()
+                        options.path = UnsafePointer(strdup(parameters.executable))
+                        options.argv = argv.map { UnsafePointer($0) }
+                        options.envp = envp.map { UnsafePointer($0) }
+                        options.cwd = UnsafePointer(strdup(parameters.workingDirectory))
+                        options.cgroup2_fd = cgroup2FD
+                        options.cgroup_join_fds = fds.baseAddress
+                        options.cgroup_join_count = Int32(fds.count)
+                        options.stdin_fd = devNull
+                        options.stdout_fd = output[1]
+                        options.stderr_fd = output[1]
+                        options.new_session = 1
+                        options.pass_fds = pass.baseAddress
+                        options.pass_fd_count = Int32(pass.count)
+                        defer {
+                            free(UnsafeMutablePointer(mutating: options.path))
+                            free(UnsafeMutablePointer(mutating: options.cwd))
+                        }
+                        return corral_spawn_with(&options, &result)
+                    }
                 }
             }
         }
         var execDone = corral_monotonic_ns()
+        // Only the launcher and what it starts may hold these: a peer waiting for
+        // the last holder to close one (end of file) must not wait on the shim.
+        for fd in passed { close(fd) }
         close(output[1])
         close(devNull)
         for fd in cgroupFDs { close(fd) }

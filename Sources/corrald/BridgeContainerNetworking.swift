@@ -40,6 +40,18 @@ struct BridgeContainerNetworking: ContainerNetworking {
         }
     }
 
+    func publish(_ uuid: UUID, ports: [PortMapping], ip: String) async throws(CorralError) {
+        guard let address = IPv4Address(ip) else {
+            throw .internal("failed to publish ports: instance address '\(ip)' is not IPv4")
+        }
+        do {
+            try await publish(uuid, ports: ports, address: address)
+        } catch {
+            await publisher.unpublish(uuid)
+            throw error
+        }
+    }
+
     /// Publishes `ports` of an instance whose address is known; for start and for
     /// re-adoption after a daemon restart (the proxy lives in the daemon).
     func publish(_ uuid: UUID, ports: [PortMapping], address: IPv4Address) async throws(CorralError) {

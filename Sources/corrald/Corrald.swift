@@ -67,6 +67,12 @@ struct Corrald: AsyncParsableCommand {
     @Option(name: .customLong("container-runtime"), help: "The OCI runtime new containers run under: crun or runc.")
     var containerRuntime: String = "crun"
 
+    @Option(
+        name: .customLong("standbys"),
+        help: "Containers started ahead of time for each of the two images started last, so the next instance of one starts in a fraction of the time (0: none)."
+    )
+    var standbysPerImage: Int = 1
+
     @Option(name: .customLong("vm-accel"), help: "How VMs run: kvm, tcg, or auto (probe KVM once, else TCG).")
     var vmAccelerator: String = "auto"
 
@@ -101,6 +107,7 @@ struct Corrald: AsyncParsableCommand {
         guard VMMachine(rawValue: vmMachine) != nil else {
             throw ValidationError("invalid --vm-machine '\(vmMachine)': expected microvm or q35")
         }
+        guard (0...8).contains(standbysPerImage) else { throw ValidationError("invalid --standbys: must be 0 to 8") }
         guard vmBootTimeout >= 1 else { throw ValidationError("invalid --vm-boot-timeout: must be at least 1 second") }
         if let vmKernel, !vmKernel.hasPrefix("/") {
             throw ValidationError("invalid --vm-kernel '\(vmKernel)': an absolute path is needed")
@@ -162,6 +169,8 @@ struct Corrald: AsyncParsableCommand {
             images: images,
             networking: networking,
             runtime: OCIRuntimeKind(rawValue: containerRuntime) ?? .crun,
+            standbyProgram: Self.siblingExecutable("corral-standby"),
+            standbysPerImage: standbysPerImage,
             events: events,
             logger: Logger(label: "corral.driver.container")
         )
@@ -182,6 +191,7 @@ struct Corrald: AsyncParsableCommand {
             }
             await networking.recover(live: live, liveVMs: liveVMs)
         }
+        await containerDriver.discardLeftoverStandbys()
         let limits = InstanceLimits(memoryMB: 4...maxMemoryMB, vcpus: 1...maxVCPUs)
         let engine = InstanceEngine(
             configuration: .init(limits: limits, defaultDriver: defaultDriver),
@@ -207,7 +217,9 @@ struct Corrald: AsyncParsableCommand {
             engine: engine,
             limits: limits,
             defaultDriver: defaultDriver,
-            images: ImageStoreCollectingVMDisks(images: images, vm: vmDriver, logger: Logger(label: "corral.images")),
+            images: DriverAwareImageStore(
+                images: images, containers: containerDriver, vm: vmDriver, logger: Logger(label: "corral.images")
+            ),
             registry: registry,
             logger: Logger(label: "corral.api")
         )
@@ -226,6 +238,7 @@ struct Corrald: AsyncParsableCommand {
             )
         )
         try await group.run()
+        await containerDriver.discardStandbys(close: true)
         processDriver.shutdown()
         containerDriver.shutdown()
         vmDriver?.shutdown()

@@ -32,6 +32,10 @@ final class NamespaceOnlyNetworking: ContainerNetworking {
         )
     }
 
+    func publish(_ uuid: UUID, ports: [PortMapping], ip: String) async throws(CorralError) {
+        calls.withLock { $0.append("publish \(ports.map { "\($0.hostPort):\($0.instancePort)" }.joined(separator: ",")) at \(ip)") }
+    }
+
     func detach(_ uuid: UUID) async {
         calls.withLock { $0.append("detach") }
         _ = try? Process.output("/usr/sbin/ip", ["netns", "delete", name(uuid)])

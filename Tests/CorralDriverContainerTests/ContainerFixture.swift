@@ -55,6 +55,10 @@ enum TestHost {
 
     static let busybox = "/bin/busybox"
 
+    static let standbyPath: String? = shimPath.map {
+        URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("corral-standby").path
+    }
+
     /// Why the container tests cannot run here; nil when they can.
     static let skipReason: String? = {
         if getuid() != 0 { return "needs root to run containers" }
@@ -129,7 +133,7 @@ final class ContainerFixture: Sendable {
     private let started = Mutex<Set<UUID>>([])
     private let drivers = Mutex<[ContainerDriver]>([])
 
-    init(networking: (any ContainerNetworking)? = nil, runtime: OCIRuntimeKind = .crun) throws {
+    init(networking: (any ContainerNetworking)? = nil, runtime: OCIRuntimeKind = .crun, standbys: Int = 0) throws {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let base = NSTemporaryDirectory() + "corral-container-test-\(suffix)"
         stateDirectory = "\(base)/state"
@@ -141,16 +145,17 @@ final class ContainerFixture: Sendable {
         image = images.add(rootfs: rootfs, config: ImageRuntimeConfig(env: ["PATH=/bin", "IMAGE_ONLY=from-image"]))
         driver = ContainerDriver(
             stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent, images: images,
-            networking: networking, runtime: runtime, events: sink, logger: Logger(label: "test")
+            networking: networking, runtime: runtime, standbyProgram: TestHost.standbyPath, standbysPerImage: standbys,
+            events: sink, logger: Logger(label: "test")
         )
         drivers.withLock { $0.append(driver) }
     }
 
     /// Another driver over the same state: what a restarted daemon would create.
-    func restartedDriver(sink: any DriverEventSink) -> ContainerDriver {
+    func restartedDriver(sink: any DriverEventSink, networking: (any ContainerNetworking)? = nil) -> ContainerDriver {
         let driver = ContainerDriver(
             stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent, images: images,
-            events: sink, logger: Logger(label: "test")
+            networking: networking, events: sink, logger: Logger(label: "test")
         )
         drivers.withLock { $0.append(driver) }
         return driver
@@ -158,6 +163,11 @@ final class ContainerFixture: Sendable {
 
     func spec(_ args: [String], image: String? = nil, memoryMB: Int = 64, env: [String: String] = [:]) -> InstanceSpec {
         InstanceSpec(driver: "container", image: image ?? self.image, args: args, env: env, memoryMB: memoryMB, vcpus: 1)
+    }
+
+    /// Marks `uuid` as one `tearDown` destroys.
+    func track(_ uuid: UUID) {
+        started.withLock { _ = $0.insert(uuid) }
     }
 
     func start(
@@ -203,6 +213,7 @@ final class ContainerFixture: Sendable {
     }
 
     func tearDown() async {
+        for driver in drivers.withLock({ $0 }) { await driver.discardStandbys(close: true) }
         for uuid in started.withLock({ $0 }) { try? await driver.destroy(uuid) }
         for driver in drivers.withLock({ $0 }) { driver.shutdown() }
         let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
@@ -215,9 +226,10 @@ final class ContainerFixture: Sendable {
 func withFixture(
     networking: (any ContainerNetworking)? = nil,
     runtime: OCIRuntimeKind = .crun,
+    standbys: Int = 0,
     _ body: (ContainerFixture) async throws -> Void
 ) async throws {
-    let fixture = try ContainerFixture(networking: networking, runtime: runtime)
+    let fixture = try ContainerFixture(networking: networking, runtime: runtime, standbys: standbys)
     do {
         try await body(fixture)
     } catch {

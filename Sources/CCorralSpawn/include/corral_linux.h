@@ -59,6 +59,11 @@ unsigned long long corral_monotonic_ns(void);
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch.
 long long corral_realtime_ns(void);
 
+/// Sets the host name of the UTS namespace process `pid` is in, from a short-lived
+/// thread that joins that namespace (the caller's threads never change theirs).
+/// Returns 0, or -1 with errno set.
+int corral_set_hostname_of(pid_t pid, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -86,12 +86,15 @@ typedef struct {
     int private_mounts;
     char *const *detach_mounts;
     int detach_mount_count;
+    /// Descriptors the child keeps: `pass_fds[i]` becomes descriptor `3 + i`.
+    const int *pass_fds;
+    int pass_fd_count;
 } corral_spawn_options;
 
 /// `corral_spawn` with every step chosen by `options`. In the child, in this order:
 /// signal dispositions reset; cgroups joined (unless cloned into one); `setsid` if
-/// asked; the private mount namespace if asked; stdio; `cwd`; every other
-/// descriptor close-on-exec; signal mask cleared; `execve`.
+/// asked; the private mount namespace if asked; stdio; `pass_fds` as 3 onwards;
+/// `cwd`; every other descriptor close-on-exec; signal mask cleared; `execve`.
 ///
 /// Returns 0 once the exec has succeeded, or -1 with `result` filled (the failed
 /// child has been reaped). With `private_mounts`, `CORRAL_SPAWN_STAGE_MOUNTS`
@@ -101,10 +104,13 @@ int corral_spawn_with(const corral_spawn_options *options, corral_spawn_result *
 
 /// Starts a detached supervisor with `posix_spawn`: in a new session, with every
 /// signal at its default disposition and unblocked, stdin, stdout and stderr on
-/// `/dev/null`, `extra_fd` as descriptor 3, and no other descriptor inherited.
+/// `/dev/null`, `extra_fds[i]` as descriptor `3 + i`, and no other descriptor
+/// inherited.
 ///
 /// Returns 0 and sets `*pid`, or returns an errno value.
-int corral_spawn_detached(const char *path, char *const argv[], char *const envp[], int extra_fd, pid_t *pid);
+int corral_spawn_detached(
+    const char *path, char *const argv[], char *const envp[], const int *extra_fds, int extra_count, pid_t *pid);
+
 
 #ifdef __cplusplus
 }

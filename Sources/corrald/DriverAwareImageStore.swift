@@ -1,4 +1,5 @@
 import CorralCore
+import CorralDriverContainer
 import CorralDriverVM
 import CorralImages
 import Logging
@@ -6,9 +7,12 @@ import Logging
 /// The image store as the API serves it: an image removed or pruned takes with it
 /// the ext4 base disk the vm driver built from it. No instance can still have an
 /// overlay over that disk: the store refuses to remove an image any instance,
-/// running or stopped, is pinned to.
-struct ImageStoreCollectingVMDisks: ImageStoreService {
+/// running or stopped, is pinned to. The container driver's standbys, which are
+/// not instances, are discarded before any removal (they come back with the next
+/// start of their image), so none is left over a root file system that is gone.
+struct DriverAwareImageStore: ImageStoreService {
     let images: ImageStore
+    let containers: ContainerDriver
     let vm: VMDriver?
     let logger: Logger
 
@@ -42,11 +46,13 @@ struct ImageStoreCollectingVMDisks: ImageStoreService {
     }
 
     func remove(_ reference: String, inUse: Set<String>) async throws(CorralError) -> [String] {
-        await collect(try await images.remove(reference, inUse: inUse))
+        await containers.discardStandbys()
+        return await collect(try await images.remove(reference, inUse: inUse))
     }
 
     func prune(inUse: Set<String>) async throws(CorralError) -> [String] {
-        await collect(try await images.prune(inUse: inUse))
+        await containers.discardStandbys()
+        return await collect(try await images.prune(inUse: inUse))
     }
 
     /// Removes the base disks of `removed`. The image is gone either way: a disk
