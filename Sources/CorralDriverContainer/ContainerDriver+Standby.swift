@@ -26,9 +26,10 @@ import Musl
 /// directory until its instance's command runs, so a daemon that restarts
 /// discards every standby the previous one left (`discardLeftoverStandbys`).
 extension ContainerDriver {
-    /// Launch messages larger than this go the normal way instead (the channel is
-    /// a socket whose messages must fit its buffer).
-    static let standbyMessageLimit = 192 << 10
+    /// Launch messages larger than this go the normal way instead: the channel is
+    /// a socket whose messages must fit its send buffer (about 208 KiB by default,
+    /// of which the kernel's own accounting takes a share).
+    static let standbyMessageLimit = 64 << 10
     /// How long a standby's init may take to exec the command.
     static let standbyLaunchTimeoutNanoseconds: UInt64 = 10_000_000_000
     static let standbyMarker = "standby"

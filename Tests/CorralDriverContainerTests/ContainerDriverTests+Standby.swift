@@ -115,6 +115,25 @@ extension ContainerDriverTests {
     }
 
     @Test(.enabled(if: standbyTestsEnabled, "needs ip(8) and corral-standby"))
+    func aCommandTooLargeForTheChannelStartsTheNormalWay() async throws {
+        try await withFixture(networking: NamespaceOnlyNetworking(), standbys: 1) { fixture in
+            guard TestHost.canRun else { return }
+            let (cold, _) = try await fixture.start(["sleep", "60"], name: "cold")
+            #expect(await standbyReady(fixture.driver))
+            let spec = fixture.spec(["sh", "-c", "echo ${#BIG}; exec sleep 60"], env: ["BIG": String(repeating: "x", count: 70_000)])
+            let uuid = try #require(fixture.driver.claimStandby(for: spec))
+            fixture.track(uuid)
+            let pidText = try String(contentsOfFile: "\(fixture.instanceDirectory(uuid))/init.pid", encoding: .utf8)
+            let started = try await fixture.driver.start(StartRequest(uuid: uuid, name: "big", spec: spec))
+            #expect(String(started.handle.workloadPID) != pidText.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(!FileManager.default.fileExists(atPath: "\(fixture.instanceDirectory(uuid))/standby"))
+            #expect(await eventually { fixture.logText(uuid) == "70000\n" })
+            try await fixture.driver.destroy(uuid)
+            try await fixture.driver.destroy(cold)
+        }
+    }
+
+    @Test(.enabled(if: standbyTestsEnabled, "needs ip(8) and corral-standby"))
     func standbysAreDiscardedWhenReleasedAndWhenADaemonFindsThemLeftOver() async throws {
         let networking = NamespaceOnlyNetworking()
         try await withFixture(networking: networking, standbys: 1) { fixture in
