@@ -121,6 +121,7 @@ int corral_spawn(
     const char *path, char *const argv[], char *const envp[], const char *cwd,
     int cgroup2_fd, const int *cgroup_join_fds, int cgroup_join_count,
     int stdin_fd, int stdout_fd, int stderr_fd,
+    const int *pass_fds, int pass_fd_count,
     corral_spawn_result *result
 ) {
     corral_spawn_options options;
@@ -135,6 +136,8 @@ int corral_spawn(
     options.stdin_fd = stdin_fd;
     options.stdout_fd = stdout_fd;
     options.stderr_fd = stderr_fd;
+    options.pass_fds = pass_fds;
+    options.pass_fd_count = pass_fd_count;
     options.new_session = 1;
     return corral_spawn_with(&options, result);
 }

@@ -62,7 +62,6 @@ extension ContainerDriver {
         for entry in (try? FileSystem.entries(of: root)) ?? [] {
             guard let uuid = UUID(uuidString: entry), RawFile.exists("\(root)/\(entry)/\(Self.standbyMarker)") else { continue }
             logger.debug("discarding a standby left by an earlier daemon", metadata: ["uuid": "\(uuid)"])
-            supervisor.forget(uuid)
             do {
                 try await destroy(uuid)
             } catch {
@@ -268,7 +267,6 @@ extension ContainerDriver {
             return Standby(uuid: uuid, digest: digest, channel: pair[0], handle: started.handle)
         } catch {
             close(pair[0])
-            supervisor.forget(uuid)
             try? await destroy(uuid)
             throw error
         }

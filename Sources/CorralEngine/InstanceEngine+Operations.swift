@@ -110,6 +110,8 @@ extension InstanceEngine {
             let desired = DesiredState(power: request.autostart ? .running : .stopped, startRequest: request.autostart ? 1 : 0)
             planned.append((name, spec, desired, request.autostart ? driver : nil))
         }
+        try table.reserve(names)
+        defer { table.release(names) }
         // An instance started at once takes over a standby of its driver where there
         // is one: its uuid names everything the driver prepared.
         var claimed: [(UUID, any InstanceDriver)] = []
@@ -122,8 +124,6 @@ extension InstanceEngine {
             records.append(InstanceRecord(uuid: uuid, name: name, createdAt: now, spec: spec, desired: desired))
         }
         do {
-            try table.reserve(names)
-            defer { table.release(names) }
             try await store.insert(records)
         } catch {
             for (uuid, driver) in claimed { await driver.releaseStandby(uuid) }

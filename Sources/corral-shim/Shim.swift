@@ -84,25 +84,11 @@ enum Shim {
             withCStrings(parameters.environment) { envp in
                 cgroupFDs.withUnsafeBufferPointer { fds in
                     passed.withUnsafeBufferPointer { pass in
-                        var options = corral_spawn_options()
-                        options.path = UnsafePointer(strdup(parameters.executable))
-                        options.argv = argv.map { UnsafePointer($0) }
-                        options.envp = envp.map { UnsafePointer($0) }
-                        options.cwd = UnsafePointer(strdup(parameters.workingDirectory))
-                        options.cgroup2_fd = cgroup2FD
-                        options.cgroup_join_fds = fds.baseAddress
-                        options.cgroup_join_count = Int32(fds.count)
-                        options.stdin_fd = devNull
-                        options.stdout_fd = output[1]
-                        options.stderr_fd = output[1]
-                        options.new_session = 1
-                        options.pass_fds = pass.baseAddress
-                        options.pass_fd_count = Int32(pass.count)
-                        defer {
-                            free(UnsafeMutablePointer(mutating: options.path))
-                            free(UnsafeMutablePointer(mutating: options.cwd))
-                        }
-                        return corral_spawn_with(&options, &result)
+                        corral_spawn(
+                            parameters.executable, argv, envp, parameters.workingDirectory,
+                            cgroup2FD, fds.baseAddress, Int32(fds.count), devNull, output[1], output[1],
+                            pass.baseAddress, Int32(pass.count), &result
+                        )
                     }
                 }
             }

@@ -41,7 +41,7 @@ extension ContainerDriverTests {
             let image = appImage(fixture)
             #expect(fixture.driver.claimStandby(for: fixture.spec(["true"], image: image)) == nil)
 
-            let (cold, coldStart) = try await fixture.start(["sleep", "60"], image: image, name: "cold")
+            let (cold, _) = try await fixture.start(["sleep", "60"], image: image, name: "cold")
             #expect(await standbyReady(fixture.driver))
 
             var spec = fixture.spec(["sh", "-c", "echo started in $(pwd); exec sleep 60"], image: image, memoryMB: 48, env: ["GREETING": "hi"])
@@ -53,7 +53,6 @@ extension ContainerDriverTests {
             let standbyPID = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
             let started = try await fixture.driver.start(StartRequest(uuid: uuid, name: "warm", spec: spec))
             #expect(started.handle.workloadPID == standbyPID)
-            #expect(started.bootTimeMicroseconds < coldStart.bootTimeMicroseconds * 10)
             #expect(!FileManager.default.fileExists(atPath: "\(fixture.instanceDirectory(uuid))/standby"))
             #expect(networking.calls.withLock { $0 }.contains("publish 18081:80 at 10.88.0.7"))
 

@@ -43,8 +43,8 @@ typedef struct {
 /// `cgroup_join_fds` (open v1 `tasks` or v2 `cgroup.procs` files), so the child is
 /// in its cgroups before its first instruction; `setsid`
 /// makes it lead its own session and process group; `stdin_fd`, `stdout_fd` and
-/// `stderr_fd` become 0, 1 and 2; it changes to `cwd`; every other descriptor is
-/// marked close-on-exec; the signal mask is cleared; then `execve`.
+/// `stderr_fd` become 0, 1 and 2, and `pass_fds[i]` becomes `3 + i`; it changes
+/// to `cwd`; every other descriptor is marked close-on-exec; the signal mask is cleared; then `execve`.
 ///
 /// Returns 0 once the exec has succeeded (a close-on-exec pipe reports a failure
 /// of any child step, with its errno). Returns -1 and fills `result` on failure;
@@ -60,6 +60,8 @@ int corral_spawn(
     int stdin_fd,
     int stdout_fd,
     int stderr_fd,
+    const int *pass_fds,
+    int pass_fd_count,
     corral_spawn_result *result
 );
 
