@@ -9,8 +9,9 @@ import Musl
 extension DescriptorWatcher {
     /// What `readLine` found.
     public enum LineResult: Sendable, Equatable {
-        /// A complete line, without its newline.
-        case line([UInt8])
+        /// A complete line, without its newline, and the bytes read past it. The
+        /// descriptor is the caller's again, open.
+        case line([UInt8], rest: [UInt8])
         /// The writer closed the pipe; the bytes read before that, if any.
         case endOfFile([UInt8])
         case timedOut
@@ -19,7 +20,7 @@ extension DescriptorWatcher {
     }
 
     /// Reads `fd` until the first newline or end of file, without blocking a Swift
-    /// thread. Takes ownership of `fd` in every case.
+    /// thread. Takes ownership of `fd`, and gives it back with a `.line`.
     public func readLine(from fd: Int32, deadline: UInt64) async -> LineResult {
         await withCheckedContinuation { (continuation: CheckedContinuation<LineResult, Never>) in
             let buffer = WatcherConfined<[UInt8]>([])
@@ -46,8 +47,8 @@ extension DescriptorWatcher {
                         }
                         buffer.value.append(contentsOf: chunk[0..<n])
                         if let newline = buffer.value.firstIndex(of: UInt8(ascii: "\n")) {
-                            continuation.resume(returning: .line(Array(buffer.value[..<newline])))
-                            return .done
+                            let line = LineResult.line(Array(buffer.value[..<newline]), rest: Array(buffer.value[(newline + 1)...]))
+                            return .release { continuation.resume(returning: line) }
                         }
                         return .keepWatching
                     }

@@ -13,8 +13,9 @@ import Musl
 /// pipes), so blocking waits never occupy the Swift cooperative pool.
 ///
 /// A watched descriptor belongs to the watcher: it is closed once its handler
-/// returns `.done`, its deadline passes, or the watcher stops. Handlers run on the
-/// watcher thread, one at a time, and must not block.
+/// returns `.done`, its deadline passes, or the watcher stops; a handler that
+/// returns `.release` takes it back. Handlers run on the watcher thread, one at a
+/// time, and must not block.
 public final class DescriptorWatcher: Sendable {
     public enum Event: Sendable, Equatable {
         /// The descriptor is readable (a pidfd: the process has exited).
@@ -28,6 +29,9 @@ public final class DescriptorWatcher: Sendable {
     public enum Disposition: Sendable {
         case done
         case keepWatching
+        /// Stop watching without closing, then call `then`, which owns the
+        /// descriptor again (and may watch it anew).
+        case release(then: @Sendable () -> Void)
     }
 
     /// Called with the event and the watched descriptor, which stays open for the call.
@@ -133,7 +137,13 @@ public final class DescriptorWatcher: Sendable {
                     continue
                 }
                 guard let registration = state.withLock({ $0.registrations[fd] }) else { continue }
-                if registration.handler(.readable, fd) == .done { finish(fd) }
+                switch registration.handler(.readable, fd) {
+                case .done: finish(fd, closing: true)
+                case .release(let then):
+                    finish(fd, closing: false)
+                    then()
+                case .keepWatching: break
+                }
             }
             expire()
         }
@@ -165,11 +175,11 @@ public final class DescriptorWatcher: Sendable {
         }
     }
 
-    private func finish(_ fd: Int32) {
+    private func finish(_ fd: Int32, closing: Bool) {
         state.withLock { state in
             state.registrations[fd] = nil
             epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
         }
-        close(fd)
+        if closing { close(fd) }
     }
 }

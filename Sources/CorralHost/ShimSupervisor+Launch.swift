@@ -61,9 +61,13 @@ extension ShimSupervisor {
 
         let line = await watcher.readLine(from: pipe.read, deadline: deadline)
         let message: ReadyMessage?
+        var exitChannel: (descriptor: Int32, read: [UInt8])?
         switch line {
-        case .line(let bytes): message = try? ReadyMessage.parse(bytes)
-        default: message = nil
+        case .line(let bytes, let rest):
+            message = try? ReadyMessage.parse(bytes)
+            exitChannel = (pipe.read, rest)
+        default:
+            message = nil
         }
 
         if case .started(let pid, let shimStart, let workload, let workloadStart, let started)? = message, pid == shimPID {
@@ -71,11 +75,12 @@ extension ShimSupervisor {
                 shimPID: shimPID, shimStartTime: shimStart, workloadPID: workload, workloadStartTime: workloadStart
             )
             guard pidfd >= 0 else {
+                close(pipe.read)
                 await abandon(shimPID: shimPID, pidfd: pidfd, watcher: watcher, uuid: uuid, workload: handle)
                 throw .unavailable("failed to start instance: cannot watch corral-shim (pidfd_open unsupported)")
             }
             do {
-                try watch(uuid, handle: handle, pidfd: pidfd, watcher: watcher)
+                try watch(uuid, handle: handle, pidfd: pidfd, exitChannel: exitChannel, watcher: watcher)
             } catch {
                 close(pidfd)
                 await abandon(shimPID: shimPID, pidfd: -1, watcher: watcher, uuid: uuid, workload: handle)
@@ -90,7 +95,7 @@ extension ShimSupervisor {
             error = failure(StartFailure(stage: stage, errno: errno, message: text))
         case (.timedOut, _):
             error = .timeout("failed to start instance: the workload did not start within \(allowedSeconds) s")
-        case (.line(let bytes), _):
+        case (.line(let bytes, _), _):
             error = .internal("failed to start instance: corral-shim said '\(String(decoding: bytes, as: UTF8.self))'")
         case (.failed(let cause), _):
             error = CorralError(.internal, "failed to start instance: cannot read from corral-shim", cause: cause)
@@ -99,6 +104,7 @@ extension ShimSupervisor {
         case (.endOfFile, _):
             error = .internal("failed to start instance: corral-shim exited without reporting")
         }
+        if exitChannel != nil { close(pipe.read) }
         let state = readStateRecord(paths).flatMap { $0.shimPID == shimPID ? WatchedShim($0).handle : nil }
         await abandon(shimPID: shimPID, pidfd: pidfd, watcher: watcher, uuid: uuid, workload: state)
         throw error

@@ -76,8 +76,16 @@ public final class ShimSupervisor: Sendable {
     let sink: any DriverEventSink
     let notify: @Sendable (Notice) -> Void
     let watcherResult: Result<DescriptorWatcher, SystemCallError>
+    /// A shim this supervisor watches, until it has exited and been reaped.
+    struct Watch {
+        var shim: WatchedShim
+        /// Whether the workload's exit was reported already (from the shim's exit
+        /// message, before the shim itself was gone).
+        var exitReported = false
+    }
+
     /// The shims whose exit this supervisor will report, by instance.
-    let watches = Mutex<[UUID: WatchedShim]>([:])
+    let watches = Mutex<[UUID: Watch]>([:])
 
     /// - Parameters:
     ///   - driverName: Names the driver in error messages.
@@ -149,7 +157,7 @@ public final class ShimSupervisor: Sendable {
     /// The instance's shim if one is alive: the one this supervisor watches, else
     /// the one its state record names.
     public func liveShim(_ uuid: UUID) -> WatchedShim? {
-        if let watched = watches.withLock({ $0[uuid] }), HostProcess.isAlive(pid: watched.pid, startTime: watched.startTime) {
+        if let watched = watches.withLock({ $0[uuid]?.shim }), HostProcess.isAlive(pid: watched.pid, startTime: watched.startTime) {
             return watched
         }
         if let state = readStateRecord(paths(uuid)), HostProcess.isAlive(pid: state.shimPID, startTime: state.shimStartTime) {
@@ -166,7 +174,14 @@ public final class ShimSupervisor: Sendable {
     /// The exit recorded by the shim named in `handle`; nil when there is none or it
     /// belongs to another run.
     public func recordedExit(_ paths: InstancePaths, handle: DriverHandle) -> ExitStatus? {
-        guard let bytes = try? RawFile.read(paths.exit), let record = try? ExitRecord.parse(bytes),
+        guard let bytes = try? RawFile.read(paths.exit) else { return nil }
+        return Self.exitStatus(bytes, handle: handle)
+    }
+
+    /// The exit an `ExitRecord` in `bytes` states; nil when it does not parse or
+    /// belongs to another run than `handle`'s.
+    static func exitStatus(_ bytes: [UInt8], handle: DriverHandle) -> ExitStatus? {
+        guard let record = try? ExitRecord.parse(bytes),
               record.shimPID == handle.shimPID, record.shimStartTime == handle.shimStartTime
         else { return nil }
         let at = Date(timeIntervalSince1970: Double(record.timeNanoseconds) / 1_000_000_000)
@@ -224,7 +239,7 @@ public final class ShimSupervisor: Sendable {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
             let alive = HostProcess.isAlive(pid: shim.pid, startTime: shim.startTime)
-            let watched = watches.withLock { $0[uuid] } == shim
+            let watched = watches.withLock { $0[uuid]?.shim } == shim
             if !alive && !watched { return }
             try? await Task.sleep(for: .milliseconds(2))
         }
@@ -235,10 +250,5 @@ public final class ShimSupervisor: Sendable {
     /// (a run that was never an instance's, such as a standby container's).
     public func forget(_ uuid: UUID) {
         watches.withLock { $0[uuid] = nil }
-    }
-
-    /// Whether this supervisor will report an exit of `uuid`'s current run.
-    public func isWatching(_ uuid: UUID) -> Bool {
-        watches.withLock { $0[uuid] } != nil
     }
 }

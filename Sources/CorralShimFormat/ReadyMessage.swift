@@ -1,5 +1,6 @@
-/// The one line `corral-shim` writes on its ready descriptor (fd 3) and then closes
-/// it: either the workload has exec'd, or why it could not start.
+/// The first line `corral-shim` writes on its ready descriptor (fd 3): either the
+/// workload has exec'd, or why it could not start. After `started`, the same
+/// descriptor carries the run's `ExitRecord` once the workload has ended.
 public enum ReadyMessage: Equatable, Sendable {
     /// The workload exec'd. `execDoneMonotonicNanoseconds` is `CLOCK_MONOTONIC` when
     /// the shim saw the exec succeed, comparable with the driver's own clock.

@@ -10,10 +10,12 @@ import CorralShimFormat
 ///
 /// The driver starts it detached (own session, stdio on /dev/null) with the write
 /// end of a pipe on fd 3. The shim starts the workload in the instance's cgroups,
-/// writes one `ReadyMessage` line on fd 3 and closes it, writes the `StateRecord`,
-/// copies the workload's output into the bounded log, reaps it, kills whatever
-/// remains in its cgroups, writes the `ExitRecord` durably and exits 0. It exits
-/// non-zero only when the workload never started.
+/// writes one `ReadyMessage` line on fd 3, writes the `StateRecord`, copies the
+/// workload's output into the bounded log, reaps it, kills whatever remains in its
+/// cgroups, writes the `ExitRecord` on fd 3 and closes it (the driver reports the
+/// exit from that, not from the shim's own exit, which unmounts the rootfs), then
+/// writes the record durably to the instance directory for a driver that was not
+/// listening, and exits 0. It exits non-zero only when the workload never started.
 enum Shim {
     static let readyFD: Int32 = 3
 
@@ -119,7 +121,6 @@ enum Shim {
             workloadStartTime: workloadStart, execDoneMonotonicNanoseconds: execDone
         )
         _ = try? RawFile.writeAll(fd: readyFD, ready.encode())
-        close(readyFD)
         let state = StateRecord(shimPID: getpid(), shimStartTime: shimStart, workloadPID: workload, workloadStartTime: workloadStart)
         try? RawFile.writeAtomically(parameters.path(InstanceFileNames.state), state.encode(), durable: false)
 
@@ -143,6 +144,9 @@ enum Shim {
             oomKilled: oomAfter > oomBefore,
             timeNanoseconds: exitTime
         )
+        // A driver that restarted meanwhile left no reader: EPIPE, and the file below.
+        _ = try? RawFile.writeAll(fd: readyFD, record.encode())
+        close(readyFD)
         do {
             try RawFile.writeAtomically(parameters.path(InstanceFileNames.exit), record.encode(), durable: true)
         } catch {

@@ -56,13 +56,18 @@ final class DriverFixture: Sendable {
     private let started = Mutex<Set<UUID>>([])
     private let drivers = Mutex<[ProcessDriver]>([])
 
-    init(logBoundBytes: Int) throws {
+    /// `shim` stands in for `corral-shim`, written into the state directory.
+    init(logBoundBytes: Int, shim: String? = nil) throws {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "corral-driver-test-\(suffix)"
         cgroupParent = "corral-test-\(suffix)"
-        shimPath = try #require(TestHost.shimPath)
+        shimPath = shim == nil ? try #require(TestHost.shimPath) : stateDirectory + "/fake-shim"
         self.logBoundBytes = logBoundBytes
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        if let shim {
+            try Data(shim.utf8).write(to: URL(fileURLWithPath: shimPath))
+            chmod(shimPath, 0o755)
+        }
         driver = ProcessDriver(
             stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,
             logBoundBytes: logBoundBytes, events: sink, logger: Logger(label: "test")
@@ -116,8 +121,10 @@ final class DriverFixture: Sendable {
     }
 }
 
-func withFixture(logBoundBytes: Int = 8 << 20, _ body: (DriverFixture) async throws -> Void) async throws {
-    let fixture = try DriverFixture(logBoundBytes: logBoundBytes)
+func withFixture(
+    logBoundBytes: Int = 8 << 20, shim: String? = nil, _ body: (DriverFixture) async throws -> Void
+) async throws {
+    let fixture = try DriverFixture(logBoundBytes: logBoundBytes, shim: shim)
     do {
         try await body(fixture)
     } catch {
