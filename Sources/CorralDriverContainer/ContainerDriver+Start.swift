@@ -114,7 +114,10 @@ extension ContainerDriver {
                     overlay: ShimParameters.OverlayMount(lower: lower, upper: paths.upper, work: paths.work, target: paths.rootfs)
                 ),
                 launcher: ShimParameters.Launcher(pidFile: paths.initPID, errorLog: paths.runtimeLog),
-                passDescriptors: standby == nil ? 0 : 2
+                passDescriptors: standby == nil ? 0 : 2,
+                // A standby is prepared at the lowest priority, so it never takes CPU
+                // from instances; its taker restores the default (`startFromStandby`).
+                niceness: standby == nil ? 0 : 19
             )
             let launched = try await supervisor.launch(
                 uuid, parameters: parameters, passing: standby.map { [$0.channel, $0.program] } ?? [],

@@ -40,6 +40,9 @@ public struct ShimParameters: Equatable, Sendable {
     /// onwards) to pass on to `executable` as 3 onwards; the shim closes its own
     /// copies once `executable` runs.
     public var passDescriptors: Int
+    /// The nice value (0...19) the shim sets on itself first, inherited by what it
+    /// starts: 19 for work done ahead of time, such as a standby container.
+    public var niceness: Int32
 
     /// A mount namespace of the shim's own: it receives the host's mount events but
     /// propagates none back, so what is mounted in it is invisible on the host and
@@ -102,7 +105,8 @@ public struct ShimParameters: Equatable, Sendable {
         logBound: Int64,
         privateMounts: PrivateMounts? = nil,
         launcher: Launcher? = nil,
-        passDescriptors: Int = 0
+        passDescriptors: Int = 0,
+        niceness: Int32 = 0
     ) {
         self.instanceDirectory = instanceDirectory
         self.executable = executable
@@ -119,6 +123,7 @@ public struct ShimParameters: Equatable, Sendable {
         self.privateMounts = privateMounts
         self.launcher = launcher
         self.passDescriptors = passDescriptors
+        self.niceness = niceness
     }
 
     /// Most descriptors a shim passes on.
@@ -166,6 +171,7 @@ public struct ShimParameters: Equatable, Sendable {
             if let errorLog = launcher.errorLog { put("launcher_error_log", errorLog) }
         }
         if passDescriptors > 0 { put("pass_fds", String(passDescriptors)) }
+        if niceness != 0 { put("nice", String(niceness)) }
         return out
     }
 
@@ -185,6 +191,7 @@ public struct ShimParameters: Equatable, Sendable {
         var privateMounts = false, detach: [String] = [], overlay: [String: String] = [:]
         var launcherPIDFile: String?, launcherErrorLog: String?
         var passDescriptors = 0
+        var niceness: Int32 = 0
         var index = 0
         while index < fields.count {
             let key = fields[index], value = fields[index + 1]
@@ -213,6 +220,11 @@ public struct ShimParameters: Equatable, Sendable {
                     throw ShimFormatError(record: recordName, reason: "bad pass_fds '\(value)'")
                 }
                 passDescriptors = count
+            case "nice":
+                guard let value = Int32(value), (0...19).contains(value) else {
+                    throw ShimFormatError(record: recordName, reason: "bad nice '\(value)'")
+                }
+                niceness = value
             case "log_bound":
                 guard let bound = Int64(value), bound > 0 else {
                     throw ShimFormatError(record: recordName, reason: "bad log_bound '\(value)'")
@@ -255,7 +267,8 @@ public struct ShimParameters: Equatable, Sendable {
             logBound: logBound,
             privateMounts: privateMounts ? PrivateMounts(detach: detach, overlay: overlayMount) : nil,
             launcher: launcherPIDFile.map { Launcher(pidFile: $0, errorLog: launcherErrorLog) },
-            passDescriptors: passDescriptors
+            passDescriptors: passDescriptors,
+            niceness: niceness
         )
     }
 }

@@ -43,6 +43,7 @@ enum Shim {
     private static func supervise(_ parameters: ShimParameters) -> Int32 {
         // Orphans of the workload are reparented to the shim, so it can reap them.
         _ = corral_set_child_subreaper()
+        if parameters.niceness != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, parameters.niceness) }
         if let privateMounts = parameters.privateMounts {
             if let failure = enterPrivateMounts(privateMounts) { return failure }
         }

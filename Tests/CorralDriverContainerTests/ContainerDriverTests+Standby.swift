@@ -51,8 +51,13 @@ extension ContainerDriverTests {
             #expect(fixture.driver.standbyStatus()?.ready == 0)
             let pidText = try String(contentsOfFile: "\(fixture.instanceDirectory(uuid))/init.pid", encoding: .utf8)
             let standbyPID = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+            func nice(_ pid: Int32) -> Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid)) }
+            // Prepared at the lowest priority; the instance runs at the default one.
+            #expect(nice(standbyPID) == 19)
             let started = try await fixture.driver.start(StartRequest(uuid: uuid, name: "warm", spec: spec))
             #expect(started.handle.workloadPID == standbyPID)
+            #expect(nice(standbyPID) == 0)
+            #expect(nice(started.handle.shimPID) == 0)
             #expect(!FileManager.default.fileExists(atPath: "\(fixture.instanceDirectory(uuid))/standby"))
             #expect(networking.calls.withLock { $0 }.contains("publish 18081:80 at 10.88.0.7"))
 

@@ -19,6 +19,12 @@ struct ShimFormatTests {
         )
         #expect(try ShimParameters.parse(parameters.encode()) == parameters)
         #expect(throws: ShimFormatError.self) { try ShimParameters.parse(Array("corral-shim-params 1\0exe\0".utf8)) }
+
+        var lowered = parameters
+        lowered.niceness = 19
+        #expect(try ShimParameters.parse(lowered.encode()) == lowered)
+        lowered.niceness = -5
+        #expect(throws: ShimFormatError.self) { try ShimParameters.parse(lowered.encode()) }
     }
 
     @Test func exitRecordNeedsExactlyOneOutcome() throws {
