@@ -38,7 +38,7 @@ public struct StandbyDTO: Codable, Sendable, Equatable {
     public var perImage: Int
     /// Standbys ready to be taken over.
     public var ready: Int
-    /// Standbys being prepared.
+    /// Standbys being prepared, or about to be.
     public var preparing: Int
 
     public init(perImage: Int, ready: Int, preparing: Int) {

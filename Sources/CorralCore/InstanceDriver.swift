@@ -204,7 +204,7 @@ public struct StandbyStatus: Sendable, Equatable {
     public var perImage: Int
     /// Standbys ready to be claimed.
     public var ready: Int
-    /// Standbys being prepared.
+    /// Standbys being prepared, or about to be.
     public var preparing: Int
 
     public init(perImage: Int, ready: Int, preparing: Int) {

@@ -35,7 +35,6 @@ final class StandbyPool: Sendable {
         var claimed: [UUID: Standby] = [:]
         /// Most recently started last: digest and the spec standbys are made from.
         var images: [(digest: String, template: InstanceSpec)] = []
-        var preparing = 0
         var filling = false
         var closed = false
     }
@@ -88,16 +87,12 @@ final class StandbyPool: Sendable {
         }
     }
 
-    /// The next image short of standbys and its template, counted as preparing; or
-    /// nil, which ends the filling.
+    /// The next image short of standbys and its template; or nil, which ends the
+    /// filling.
     func nextToPrepare() -> (digest: String, template: InstanceSpec)? {
         state.withLock { state in
             let next = state.closed ? nil : state.images.reversed().first { (state.ready[$0.digest]?.count ?? 0) < perImage }
-            if next == nil {
-                state.filling = false
-            } else {
-                state.preparing += 1
-            }
+            if next == nil { state.filling = false }
             return next
         }
     }
@@ -106,7 +101,6 @@ final class StandbyPool: Sendable {
     /// longer keeps standbys or the pool is closed.
     func add(_ standby: Standby) -> Bool {
         state.withLock { state in
-            state.preparing -= 1
             guard !state.closed, state.images.contains(where: { $0.digest == standby.digest }) else { return false }
             state.ready[standby.digest, default: []].append(standby)
             return true
@@ -116,7 +110,6 @@ final class StandbyPool: Sendable {
     /// A preparation that failed: its image keeps no standbys until started again.
     func failed(digest: String) {
         state.withLock { state in
-            state.preparing -= 1
             state.images.removeAll { $0.digest == digest }
         }
     }
@@ -133,9 +126,13 @@ final class StandbyPool: Sendable {
         }
     }
 
+    /// `preparing` counts what the images kept are short of: every such standby is
+    /// being prepared or about to be (a refill waits a moment after a start).
     var status: StandbyStatus {
         state.withLock { state in
-            StandbyStatus(perImage: perImage, ready: state.ready.values.reduce(0) { $0 + $1.count }, preparing: state.preparing)
+            let ready = state.ready.values.reduce(0) { $0 + $1.count }
+            let short = state.images.reduce(0) { $0 + max(0, perImage - (state.ready[$1.digest]?.count ?? 0)) }
+            return StandbyStatus(perImage: perImage, ready: ready, preparing: short)
         }
     }
 }

@@ -42,6 +42,9 @@ extension ContainerDriverTests {
             #expect(fixture.driver.claimStandby(for: fixture.spec(["true"], image: image)) == nil)
 
             let (cold, _) = try await fixture.start(["sleep", "60"], image: image, name: "cold")
+            // From the start on, the image's standby is ready or on its way.
+            let status = try #require(fixture.driver.standbyStatus())
+            #expect(status.ready + status.preparing == 1)
             #expect(await standbyReady(fixture.driver))
 
             var spec = fixture.spec(["sh", "-c", "echo started in $(pwd); exec sleep 60"], image: image, memoryMB: 48, env: ["GREETING": "hi"])
