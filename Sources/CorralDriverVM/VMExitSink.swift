@@ -25,10 +25,8 @@ struct VMExitSink: DriverEventSink {
               let bytes = try? RawFile.read(paths.workloadExit), let record = try? ExitRecord.parse(bytes),
               record.shimPID == state.shimPID, record.shimStartTime == state.shimStartTime
         else { return nil }
-        let at = Date(timeIntervalSince1970: Double(record.timeNanoseconds) / 1_000_000_000)
-        switch record.termination {
-        case .exited(let code): return ExitStatus(code: code, signal: nil, oomKilled: qemu.oomKilled, at: at)
-        case .signaled(let signal): return ExitStatus(code: nil, signal: signal, oomKilled: qemu.oomKilled, at: at)
-        }
+        var status = record.status
+        status.oomKilled = qemu.oomKilled
+        return status
     }
 }

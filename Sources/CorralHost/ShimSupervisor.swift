@@ -184,11 +184,7 @@ public final class ShimSupervisor: Sendable {
         guard let record = try? ExitRecord.parse(bytes),
               record.shimPID == handle.shimPID, record.shimStartTime == handle.shimStartTime
         else { return nil }
-        let at = Date(timeIntervalSince1970: Double(record.timeNanoseconds) / 1_000_000_000)
-        switch record.termination {
-        case .exited(let code): return ExitStatus(code: code, signal: nil, oomKilled: record.oomKilled, at: at)
-        case .signaled(let signal): return ExitStatus(code: nil, signal: signal, oomKilled: record.oomKilled, at: at)
-        }
+        return record.status
     }
 
     /// Removes the files of one run (`InstanceFileNames.runtime`, leftover
@@ -250,5 +246,16 @@ public final class ShimSupervisor: Sendable {
     /// (a run that was never an instance's, such as a standby container's).
     public func forget(_ uuid: UUID) {
         watches.withLock { $0[uuid] = nil }
+    }
+}
+
+extension ExitRecord {
+    /// The exit this record states.
+    public var status: ExitStatus {
+        let at = Date(timeIntervalSince1970: Double(timeNanoseconds) / 1_000_000_000)
+        switch termination {
+        case .exited(let code): return ExitStatus(code: code, signal: nil, oomKilled: oomKilled, at: at)
+        case .signaled(let signal): return ExitStatus(code: nil, signal: signal, oomKilled: oomKilled, at: at)
+        }
     }
 }
