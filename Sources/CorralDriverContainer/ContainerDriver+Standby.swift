@@ -54,9 +54,15 @@ extension ContainerDriver {
     }
 
     /// Discards every ready standby, and keeps none until their images are started
-    /// again; with `close` (daemon shutdown), none at all from now on.
+    /// again; with `close` (daemon shutdown), none at all from now on. Returns once
+    /// a preparation under way has ended too (its standby is discarded by the
+    /// filler, which finds its image no longer kept), or after 15 s.
     public func discardStandbys(close: Bool = false) async {
         for standby in standbys.drain(close: close) { await discard(standby) }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while standbys.isFilling, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// At daemon start: removes every standby a previous daemon left (its instance

@@ -78,6 +78,11 @@ final class StandbyPool: Sendable {
         }
     }
 
+    /// Whether a filler is at work (a preparation under way, or its discard).
+    var isFilling: Bool {
+        state.withLock { $0.filling }
+    }
+
     /// Becomes the one filler; false when another fills already.
     func beginFilling() -> Bool {
         state.withLock { state in

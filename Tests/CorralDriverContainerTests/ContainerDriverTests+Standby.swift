@@ -165,4 +165,21 @@ extension ContainerDriverTests {
             try await fixture.driver.destroy(again)
         }
     }
+
+    @Test(.enabled(if: standbyTestsEnabled, "needs ip(8) and corral-standby"))
+    func closingTheStandbysWaitsForAPreparationUnderWayAndLeavesNothing() async throws {
+        let networking = NamespaceOnlyNetworking()
+        try await withFixture(networking: networking, standbys: 1) { fixture in
+            guard TestHost.canRun else { return }
+            let (cold, _) = try await fixture.start(["sleep", "60"], name: "cold")
+            // Past the refill's delay, into its preparation (or just after it).
+            try await Task.sleep(for: .milliseconds(30))
+            await fixture.driver.discardStandbys(close: true)
+            #expect(instanceDirectories(fixture) == [cold.uuidString.lowercased()])
+            #expect(fixture.driver.standbyStatus() == StandbyStatus(perImage: 1, ready: 0, preparing: 0))
+            let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+            #expect(namespaces.filter { $0.hasPrefix(networking.prefix) } == [networking.name(cold)])
+            try await fixture.driver.destroy(cold)
+        }
+    }
 }
