@@ -70,9 +70,7 @@ extension ContainerDriverTests {
             try await fixture.driver.destroy(uuid)
             #expect(!HostProcess.isAlive(pid: started.handle.workloadPID, startTime: started.handle.workloadStartTime))
             #expect(!HostProcess.isAlive(pid: started.handle.shimPID, startTime: started.handle.shimStartTime))
-            #expect(!FileManager.default.fileExists(atPath: fixture.instanceDirectory(uuid)))
-            #expect(!FileManager.default.fileExists(atPath: fixture.crunState(uuid)))
-            #expect(fixture.cgroupDirectories(uuid).isEmpty)
+            #expect(fixture.leftovers(uuid).isEmpty)
         }
     }
 

@@ -88,9 +88,7 @@ extension ContainerDriverTests {
             // The next standby comes; a delete leaves nothing of the instance.
             #expect(await standbyReady(fixture.driver))
             try await fixture.driver.destroy(uuid)
-            #expect(!FileManager.default.fileExists(atPath: fixture.instanceDirectory(uuid)))
-            #expect(!FileManager.default.fileExists(atPath: fixture.crunState(uuid)))
-            #expect(fixture.cgroupDirectories(uuid).isEmpty)
+            #expect(fixture.leftovers(uuid).isEmpty)
             #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(networking.name(uuid))"))
             try await fixture.driver.destroy(cold)
         }
@@ -110,9 +108,7 @@ extension ContainerDriverTests {
             }
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("executable file `no-such-command` not found in $PATH") == true)
-            #expect(!FileManager.default.fileExists(atPath: fixture.instanceDirectory(uuid)))
-            #expect(!FileManager.default.fileExists(atPath: fixture.crunState(uuid)))
-            #expect(fixture.cgroupDirectories(uuid).isEmpty)
+            #expect(fixture.leftovers(uuid).isEmpty)
             // The instance can still be started: the normal way.
             let started = try await fixture.driver.start(StartRequest(uuid: uuid, name: "fixed", spec: fixture.spec(["sleep", "60"])))
             #expect(started.handle.workloadPID > 0)

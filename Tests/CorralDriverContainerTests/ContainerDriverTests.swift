@@ -139,9 +139,7 @@ struct ContainerDriverTests {
             let error = await CorralError.caught { _ = try await fixture.start(["no-such-command-corral"], uuid: uuid) }
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("no-such-command-corral") == true)
-            #expect(!FileManager.default.fileExists(atPath: fixture.instanceDirectory(uuid)))
-            #expect(!FileManager.default.fileExists(atPath: fixture.crunState(uuid)))
-            #expect(fixture.cgroupDirectories(uuid).isEmpty)
+            #expect(fixture.leftovers(uuid).isEmpty)
         }
     }
 

@@ -204,6 +204,12 @@ final class ContainerFixture: Sendable {
     }
 
     /// Every cgroup directory of the instance that exists, in any hierarchy.
+    /// What an instance left on the host: its directory, crun's state, its cgroups.
+    func leftovers(_ uuid: UUID) -> [String] {
+        [instanceDirectory(uuid), crunState(uuid)].filter { FileManager.default.fileExists(atPath: $0) }
+            + cgroupDirectories(uuid)
+    }
+
     func cgroupDirectories(_ uuid: UUID) -> [String] {
         let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         let mounts = CgroupLayout.mountPoints(mountinfo: mountinfo)
