@@ -48,9 +48,7 @@ extension ContainerDriver {
         _ = try supervisor.watcher("start")
         let uuid = request.uuid
         let paths = paths(uuid)
-        if let shim = supervisor.liveShim(uuid) {
-            throw .conflict("failed to start instance: it is already running under corral-shim pid \(shim.pid)")
-        }
+        try await supervisor.refuseWhileRunning(uuid)
         let lower = try await images.rootfs(digest: digest)
         let image = try await images.config(digest: digest)
         for path in [lower, paths.upper, paths.work, paths.rootfs] where path.contains(where: { ",:\\".contains($0) }) {

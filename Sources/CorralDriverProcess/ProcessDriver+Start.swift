@@ -30,9 +30,7 @@ extension ProcessDriver {
         }
         let uuid = request.uuid
         let paths = paths(uuid)
-        if let shim = supervisor.liveShim(uuid) {
-            throw .conflict("failed to start instance: it is already running under corral-shim pid \(shim.pid)")
-        }
+        try await supervisor.refuseWhileRunning(uuid)
 
         var undo = UndoStack()
         do throws(CorralError) {

@@ -45,9 +45,7 @@ extension VMDriver {
         }
         let uuid = request.uuid
         let paths = paths(uuid)
-        if let shim = supervisor.liveShim(uuid) {
-            throw .conflict("failed to start instance: it is already running under corral-shim pid \(shim.pid)")
-        }
+        try await supervisor.refuseWhileRunning(uuid)
         let decision = await accelerators.decision()
         let disks = try assets.disks("start instance")
         let rootfs = try await images.rootfs(digest: digest)

@@ -166,6 +166,20 @@ public final class ShimSupervisor: Sendable {
         return nil
     }
 
+    /// Fails a start with `conflict` while a shim of the instance runs its workload.
+    /// A shim whose workload's exit was reported already is only finishing (its
+    /// exit record, then its own exit): that one is waited for, two seconds at most.
+    public func refuseWhileRunning(_ uuid: UUID) async throws(CorralError) {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while let shim = liveShim(uuid) {
+            let finishing = watches.withLock { $0[uuid].map { $0.shim == shim && $0.exitReported } ?? false }
+            guard finishing, ContinuousClock.now < deadline else {
+                throw .conflict("failed to start instance: it is already running under corral-shim pid \(shim.pid)")
+            }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     public func readStateRecord(_ paths: InstancePaths) -> StateRecord? {
         guard let bytes = try? RawFile.read(paths.state) else { return nil }
         return try? StateRecord.parse(bytes)
