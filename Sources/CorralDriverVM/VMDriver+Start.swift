@@ -32,8 +32,6 @@ extension VMDriver {
     /// both. A bad label fails the start with `invalidArgument` naming it.
     public func start(_ request: StartRequest) async throws(CorralError) -> StartedInstance {
         let requested = HostProcess.monotonicNanoseconds()
-        let deadline = requested + UInt64(configuration.bootTimeout.components.seconds) * 1_000_000_000
-            + UInt64(configuration.bootTimeout.components.attoseconds / 1_000_000_000)
         let spec = request.spec
         try validate(spec)
         let digest = try PinnedImage.digest(spec.image, driver: name)
@@ -128,6 +126,11 @@ extension VMDriver {
                 oomCounter: cgroup.oomCounterFile,
                 logBound: Int64(configuration.logBoundBytes)
             )
+            // The boot timeout bounds the boot alone: preparing the disks and probing
+            // the accelerator before it may take longer on a first start.
+            let deadline = HostProcess.monotonicNanoseconds()
+                + UInt64(configuration.bootTimeout.components.seconds) * 1_000_000_000
+                + UInt64(configuration.bootTimeout.components.attoseconds / 1_000_000_000)
             let launched = try await supervisor.launch(uuid, parameters: parameters, deadline: deadline) { failure in
                 .internal("failed to start instance: cannot run QEMU: \(failure.stage): \(failure.message)")
             }

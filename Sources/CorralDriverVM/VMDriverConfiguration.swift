@@ -21,7 +21,8 @@ public struct VMDriverConfiguration: Sendable {
     public var kernelPath: String?
     public var accelerator: VMAcceleratorChoice
     public var machine: VMMachine
-    /// From the start request to the agent's `ready`, at most.
+    /// From QEMU's launch to the agent's `ready`, at most; preparing the disks
+    /// before it is not counted.
     public var bootTimeout: Duration
     /// How long the agent lets the workload handle SIGTERM before SIGKILL on
     /// `terminate`; below the engine's own grace so the workload's exit is still

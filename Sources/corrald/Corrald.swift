@@ -82,7 +82,7 @@ struct Corrald: AsyncParsableCommand {
     @Option(name: .customLong("vm-kernel"), help: "Kernel VMs boot (default: the host's cloud kernel).")
     var vmKernel: String?
 
-    @Option(name: .customLong("vm-boot-timeout"), help: "Seconds a VM may take from start to its agent's ready.")
+    @Option(name: .customLong("vm-boot-timeout"), help: "Seconds a VM may take from QEMU's launch to its agent's ready.")
     var vmBootTimeout: Int = 120
 
     static var defaultStateDirectory: String {
