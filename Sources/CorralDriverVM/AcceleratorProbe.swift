@@ -1,5 +1,6 @@
 import CorralCore
 import CorralHost
+import CorralShimFormat
 import Foundation
 import Logging
 
@@ -8,14 +9,27 @@ import Logging
 /// must print the agent's probe line within `timeout`; silence counts as
 /// failure (a KVM that cannot run the stock kernel prints nothing for minutes),
 /// and the probe VM is killed at the deadline. Falls back to TCG.
+///
+/// A `/dev/kvm` served by PVM alone is decided without a probe: PVM runs only
+/// guest kernels built for it, and under it the probe VM spins a core for the
+/// whole timeout, on every daemon start.
 struct AcceleratorProbe: Sendable {
     static let marker = "corral-agent: probe ok"
-    static let timeout: Duration = .seconds(10)
 
     let configuration: VMDriverConfiguration
     let qemuPath: String?
     let assets: VMBootAssets
     let logger: Logger
+    var timeout: Duration = .seconds(10)
+    /// Where the host kernel lists its loaded modules.
+    var modulesDirectory = "/sys/module"
+
+    /// Whether `/dev/kvm` is PVM's (`kvm_pvm` loaded, neither `kvm_intel` nor
+    /// `kvm_amd`): a stock kernel never boots under it.
+    var kvmIsPVMOnly: Bool {
+        RawFile.exists("\(modulesDirectory)/kvm_pvm")
+            && !RawFile.exists("\(modulesDirectory)/kvm_intel") && !RawFile.exists("\(modulesDirectory)/kvm_amd")
+    }
 
     func decide() async -> AcceleratorDecision {
         switch configuration.accelerator {
@@ -25,6 +39,13 @@ struct AcceleratorProbe: Sendable {
         }
         guard access("/dev/kvm", R_OK | W_OK) == 0 else {
             return AcceleratorDecision(accelerator: .tcg, reason: "tcg: no /dev/kvm")
+        }
+        if kvmIsPVMOnly {
+            return AcceleratorDecision(
+                accelerator: .tcg,
+                reason: "tcg: /dev/kvm is PVM (kvm_pvm), which runs only kernels built as PVM guests, not the stock kernel; "
+                    + "--vm-accel kvm forces KVM for such a kernel"
+            )
         }
         guard let qemuPath else {
             return AcceleratorDecision(accelerator: .tcg, reason: "tcg: qemu-system-x86_64 missing, KVM not probed")
@@ -51,7 +72,7 @@ struct AcceleratorProbe: Sendable {
         }
         defer { watcher.shutdown() }
         let started = ContinuousClock.now
-        let deadline = HostProcess.monotonicNanoseconds() + UInt64(Self.timeout.components.seconds) * 1_000_000_000
+        let deadline = HostProcess.monotonicNanoseconds() + UInt64(timeout.components.seconds) * 1_000_000_000
         let outcome: HostCommand.Outcome
         do throws(CorralError) {
             outcome = try await HostCommand(executable: qemuPath, arguments: Array(command.arguments.dropFirst()), outputLimit: 1 << 16)
@@ -69,7 +90,7 @@ struct AcceleratorProbe: Sendable {
             let said = output.isEmpty ? "printed nothing" : "did not reach the agent"
             return AcceleratorDecision(
                 accelerator: .tcg,
-                reason: "tcg: KVM probe VM \(said) in \(Self.timeout.components.seconds) s (this host's KVM cannot run the stock kernel)"
+                reason: "tcg: KVM probe VM \(said) in \(timeout.components.seconds) s (this host's KVM cannot run the stock kernel)"
             )
         }
         let last = (outcome.errorText.isEmpty ? output : outcome.errorText)

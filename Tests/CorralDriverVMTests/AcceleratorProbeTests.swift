@@ -1,0 +1,80 @@
+import CorralCore
+import CorralHost
+import CorralTestSupport
+import Foundation
+import Logging
+import Testing
+
+@testable import CorralDriverVM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `auto` accelerator decision: PVM recognised without a boot, and the probe
+/// VM itself, which must decide within its timeout and leave no QEMU behind.
+@Suite(.serialized)
+struct AcceleratorProbeTests {
+    private func probe(_ fixture: VMFixture, modules: String, timeout: Duration = .seconds(10)) -> AcceleratorProbe {
+        let qemu = VMTestHost.qemu
+        let assets = VMBootAssets(
+            configuration: fixture.configuration, qemuImgPath: nil, mkfsPath: ExecutableLookup.resolve("mkfs.ext4")
+        )
+        var probe = AcceleratorProbe(
+            configuration: fixture.configuration, qemuPath: qemu, assets: assets, logger: Logger(label: "corral.test.probe")
+        )
+        probe.timeout = timeout
+        probe.modulesDirectory = modules
+        return probe
+    }
+
+    private func modules(_ scratch: ScratchDirectory, _ names: [String]) throws -> String {
+        let directory = "\(scratch.path)/modules-\(names.joined(separator: "-"))"
+        for name in names {
+            try FileManager.default.createDirectory(atPath: "\(directory)/\(name)", withIntermediateDirectories: true)
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func aPVMOnlyKVMIsDecidedWithoutBootingAndAStockOneIsNotMistakenForIt() async throws {
+        if access("/dev/kvm", R_OK | W_OK) != 0 {
+            print("skipped: no usable /dev/kvm, so the decision never looks at its modules")
+            return
+        }
+        try await VMFixture.run { fixture in
+            let pvm = probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_pvm"]))
+            #expect(pvm.kvmIsPVMOnly)
+            let started = ContinuousClock.now
+            let decision = await pvm.decide()
+            #expect(decision.accelerator == .tcg)
+            #expect(decision.reason.contains("PVM"), "\(decision.reason)")
+            #expect(ContinuousClock.now - started < .seconds(1), "no probe VM was booted")
+
+            #expect(!probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_intel", "kvm_pvm"])).kvmIsPVMOnly)
+            #expect(!probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_amd"])).kvmIsPVMOnly)
+            #expect(!probe(fixture, modules: try modules(fixture.scratch, [])).kvmIsPVMOnly)
+        }
+    }
+
+    @Test func theProbeVMDecidesWithinItsTimeoutAndLeavesNoQEMU() async throws {
+        if VMTestHost.skip(VMTestHost.missingBoot) { return }
+        if access("/dev/kvm", R_OK | W_OK) != 0 {
+            print("skipped: no usable /dev/kvm to probe")
+            return
+        }
+        try await VMFixture.run { fixture in
+            // No PVM module listed: the probe VM boots whatever this KVM is.
+            let probe = probe(fixture, modules: try modules(fixture.scratch, ["kvm"]), timeout: .seconds(3))
+            let started = ContinuousClock.now
+            let decision = await probe.decide()
+            print("probe: \(decision.reason) after \(ContinuousClock.now - started)")
+            #expect(ContinuousClock.now - started < .seconds(8), "the probe VM is killed at its deadline")
+            switch decision.accelerator {
+            case .kvm: #expect(decision.reason.hasPrefix("kvm: probe VM reached the agent"), "\(decision.reason)")
+            case .tcg: #expect(decision.reason.hasPrefix("tcg: KVM probe VM"), "\(decision.reason)")
+            }
+            #expect(!VMFixture.processRunning(mentioning: fixture.stateDirectory), "the probe VM is gone")
+        }
+    }
+}
