@@ -65,8 +65,7 @@ final class DriverFixture: Sendable {
         self.logBoundBytes = logBoundBytes
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         if let shim {
-            try Data(shim.utf8).write(to: URL(fileURLWithPath: shimPath))
-            chmod(shimPath, 0o755)
+            try ExecutableFile.write(Array(shim.utf8), to: shimPath)
         }
         driver = ProcessDriver(
             stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,

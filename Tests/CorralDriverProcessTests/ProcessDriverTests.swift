@@ -1,6 +1,7 @@
 import CorralCore
 import CorralDriverProcess
 import CorralHost
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -81,8 +82,7 @@ struct ProcessDriverTests {
     @Test func failedExecLeavesNothingBehind() async throws {
         try await withFixture { fixture in
             let program = fixture.stateDirectory + "/not-a-program"
-            try Data([0x00, 0x01, 0x02, 0x03]).write(to: URL(fileURLWithPath: program))
-            chmod(program, 0o755)
+            try ExecutableFile.write([0x00, 0x01, 0x02, 0x03], to: program)
             let uuid = UUID()
             do {
                 _ = try await fixture.start([program], uuid: uuid)
