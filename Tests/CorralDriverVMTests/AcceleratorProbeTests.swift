@@ -45,11 +45,9 @@ struct AcceleratorProbeTests {
         try await VMFixture.run { fixture in
             let pvm = probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_pvm"]))
             #expect(pvm.kvmIsPVMOnly)
-            let started = ContinuousClock.now
             let decision = await pvm.decide()
             #expect(decision.accelerator == .tcg)
-            #expect(decision.reason.contains("PVM"), "\(decision.reason)")
-            #expect(ContinuousClock.now - started < .seconds(1), "no probe VM was booted")
+            #expect(decision.reason.contains("/dev/kvm is PVM"), "decided without a probe VM: \(decision.reason)")
 
             #expect(!probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_intel", "kvm_pvm"])).kvmIsPVMOnly)
             #expect(!probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_amd"])).kvmIsPVMOnly)
@@ -69,7 +67,8 @@ struct AcceleratorProbeTests {
             let started = ContinuousClock.now
             let decision = await probe.decide()
             print("probe: \(decision.reason) after \(ContinuousClock.now - started)")
-            #expect(ContinuousClock.now - started < .seconds(8), "the probe VM is killed at its deadline")
+            // Generous for a loaded host: a probe VM not killed at its deadline runs for minutes.
+            #expect(ContinuousClock.now - started < .seconds(30), "the probe VM is killed at its deadline")
             switch decision.accelerator {
             case .kvm: #expect(decision.reason.hasPrefix("kvm: probe VM reached the agent"), "\(decision.reason)")
             case .tcg: #expect(decision.reason.hasPrefix("tcg: KVM probe VM"), "\(decision.reason)")

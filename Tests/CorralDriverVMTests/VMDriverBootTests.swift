@@ -175,7 +175,7 @@ struct VMDriverBootTests {
                 #expect(error.message.contains("did not report ready within"))
                 #expect(error.message.contains("console"))
             }
-            #expect(ContinuousClock.now - started < .seconds(20), "the accelerator probe (10 s at most) plus the timeout")
+            #expect(ContinuousClock.now - started < .seconds(40), "the accelerator probe (10 s at most), the disks, the timeout")
             #expect(fixture.sink.reported(uuid).isEmpty)
             #expect(!FileManager.default.fileExists(atPath: fixture.instanceDirectory(uuid)))
             #expect(!VMFixture.processRunning(mentioning: fixture.instanceDirectory(uuid)))

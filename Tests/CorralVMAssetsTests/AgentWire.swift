@@ -78,8 +78,10 @@ final class AgentWireClient {
     private var fd: Int32
     private var buffer: [UInt8] = []
 
-    /// Connects to `path`, retrying until `seconds` have passed.
-    init(path: String, seconds: Double) throws {
+    /// Connects to `path`, retrying until `seconds` have passed. Its waits and
+    /// `receive`'s are sleeps, never a blocked thread: a test that blocks one of
+    /// the cooperative pool's threads (two here) for a VM's boot stalls the others.
+    init(path: String, seconds: Double) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -98,7 +100,7 @@ final class AgentWireClient {
             }
             close(fd)
             guard Date() < deadline else { throw AssetTestError("could not connect to \(path)") }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 
@@ -120,7 +122,7 @@ final class AgentWireClient {
     }
 
     /// The next message, waiting at most `seconds`.
-    func receive(seconds: Double) throws -> AgentWire.Message {
+    func receive(seconds: Double) async throws -> AgentWire.Message {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             if buffer.count >= 14 {
@@ -143,8 +145,10 @@ final class AgentWireClient {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else { throw AssetTestError("timed out waiting for the agent") }
             var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pending, 1, Int32(min(remaining, 1) * 1000) + 1)
-            if ready <= 0 { continue }
+            if poll(&pending, 1, 0) <= 0 {
+                try await Task.sleep(for: .milliseconds(5))
+                continue
+            }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard count > 0 else { throw AssetTestError("the agent closed the channel") }

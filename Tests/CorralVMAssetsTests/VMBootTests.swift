@@ -81,9 +81,9 @@ import Testing
         return process
     }
 
-    static func waitForExit(_ process: Process, seconds: Double) -> Bool {
+    static func waitForExit(_ process: Process, seconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { usleep(50_000) }
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         return !process.isRunning
     }
 
@@ -94,12 +94,12 @@ import Testing
         }
     }
 
-    @Test func probeBootPrintsTheMarkerAndPowersOff() throws {
+    @Test func probeBootPrintsTheMarkerAndPowersOff() async throws {
         guard let machine = try Self.machine() else { return }
         let started = Date()
         let process = try Self.launch(machine, extraCommandLine: "corral.probe=1", devices: [])
         defer { Self.stop(process) }
-        #expect(Self.waitForExit(process, seconds: Self.bootSeconds), "QEMU did not exit after the probe")
+        #expect(await Self.waitForExit(process, seconds: Self.bootSeconds), "QEMU did not exit after the probe")
         print("probe boot: QEMU exited after \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         let console = (try? String(contentsOfFile: machine.scratch.path + "/console.log", encoding: .utf8)) ?? ""
         #expect(console.contains("corral-agent: probe ok"), "console: \(console.suffix(2000))")
@@ -154,7 +154,7 @@ import Testing
                 ])
         else { return }
         defer { Self.stop(process) }
-        try run(machine: machine, socketPath: socketPath, started: started, process: process)
+        try await run(machine: machine, socketPath: socketPath, started: started, process: process)
     }
 
     @Test func thePowerButtonStopsTheWorkloadGracefully() async throws {
@@ -164,7 +164,7 @@ import Testing
             machine, extraDevices: ["-qmp", "unix:\(qmpPath),server=on,wait=off"])
         else { return }
         defer { Self.stop(process) }
-        let client = try AgentWireClient(path: socketPath, seconds: 10)
+        let client = try await AgentWireClient(path: socketPath, seconds: 10)
         // Runs as nobody with a supplementary group, to show the identity is applied.
         // The file appears whole (renamed into place), so its existence means its content is there.
         let workload = "trap 'echo got-term; exit 3' TERM; id > /tmp/id && mv /tmp/id /tmp/trapped; while true; do sleep 1; done"
@@ -174,30 +174,30 @@ import Testing
                 AgentWire.configure(
                     argv: ["sh", "-c", workload], environment: [], hostname: "bootvm",
                     identity: (uid: 65534, gid: 65534, groups: [10, 65534]))))
-        #expect(try client.receive(seconds: Self.bootSeconds).type == AgentWire.MessageType.ok.rawValue)
-        #expect(try client.receive(seconds: 10).type == AgentWire.MessageType.ready.rawValue)
+        #expect(try await client.receive(seconds: Self.bootSeconds).type == AgentWire.MessageType.ok.rawValue)
+        #expect(try await client.receive(seconds: 10).type == AgentWire.MessageType.ready.rawValue)
         // `ready` means started, not that the shell has set its trap yet.
         var trapped = false
         for attempt in 0..<50 where !trapped {
             let id = UInt32(100 + attempt)
             try client.send(AgentWire.frame(.exec, id, ["sh", "-c", "test -e /tmp/trapped"].flatMap { AgentWire.field(AgentWire.Tag.argv, $0) }))
-            trapped = try client.receive(seconds: 10).integer(AgentWire.Tag.exitCode) == 0
-            if !trapped { usleep(100_000) }
+            trapped = try await client.receive(seconds: 10).integer(AgentWire.Tag.exitCode) == 0
+            if !trapped { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(trapped)
         try client.send(AgentWire.frame(.readFile, 99, AgentWire.field(AgentWire.Tag.path, "/tmp/trapped")))
-        let identity = String(decoding: try client.receive(seconds: 10).first(AgentWire.Tag.data) ?? [], as: UTF8.self)
+        let identity = String(decoding: try await client.receive(seconds: 10).first(AgentWire.Tag.data) ?? [], as: UTF8.self)
         #expect(identity.hasPrefix("uid=65534(nobody) gid=65534 groups=10,65534"), "\(identity)")
 
-        let qmp = try AgentWireClient(path: qmpPath, seconds: 10)
+        let qmp = try await AgentWireClient(path: qmpPath, seconds: 10)
         for command in ["qmp_capabilities", "system_powerdown"] {
             try qmp.send(Array("{\"execute\": \"\(command)\"}\n".utf8))
         }
-        let exited = try client.receive(seconds: 30)
+        let exited = try await client.receive(seconds: 30)
         #expect(exited.type == AgentWire.MessageType.workloadExited.rawValue)
         #expect(exited.integer(AgentWire.Tag.exitCode) == 3)
         try client.send(AgentWire.frame(.ok, exited.requestID, []))
-        #expect(Self.waitForExit(process, seconds: 30), "QEMU did not power off")
+        #expect(await Self.waitForExit(process, seconds: 30), "QEMU did not power off")
         let console = (try? String(contentsOfFile: machine.scratch.path + "/console.log", encoding: .utf8)) ?? ""
         #expect(console.contains("got-term"))
     }
@@ -206,31 +206,31 @@ import Testing
         guard let machine = try Self.machine(), let (process, socketPath, _) = try await Self.bootWithDisk(machine)
         else { return }
         defer { Self.stop(process) }
-        let client = try AgentWireClient(path: socketPath, seconds: 10)
+        let client = try await AgentWireClient(path: socketPath, seconds: 10)
         try Self.configure(client, argv: ["/no/such/program"], id: 9)
-        let reply = try client.receive(seconds: Self.bootSeconds)
+        let reply = try await client.receive(seconds: Self.bootSeconds)
         #expect(reply.type == AgentWire.MessageType.error.rawValue && reply.requestID == 9)
         let message = reply.text(AgentWire.Tag.message) ?? ""
         #expect(message.contains("failed to start the workload") && message.contains("/no/such/program"), "\(message)")
-        #expect(Self.waitForExit(process, seconds: 30), "QEMU did not power off")
+        #expect(await Self.waitForExit(process, seconds: 30), "QEMU did not power off")
         let console = (try? String(contentsOfFile: machine.scratch.path + "/console.log", encoding: .utf8)) ?? ""
         #expect(console.contains("failed to start the workload"))
     }
 
-    private func run(machine: Machine, socketPath: String, started: Date, process: Process) throws {
+    private func run(machine: Machine, socketPath: String, started: Date, process: Process) async throws {
         typealias Wire = AgentWire
         let argv = ["sh", "-c", "echo hello-from-guest $GREETING; sleep 30"]
-        var client = try AgentWireClient(path: socketPath, seconds: 10)
+        var client = try await AgentWireClient(path: socketPath, seconds: 10)
         try Self.configure(client, argv: argv, id: 1, network: Self.network)
-        let configured = try client.receive(seconds: Self.bootSeconds)
+        let configured = try await client.receive(seconds: Self.bootSeconds)
         #expect(configured.type == Wire.MessageType.ok.rawValue && configured.requestID == 1, "\(configured.text(Wire.Tag.message) ?? "")")
-        let ready = try client.receive(seconds: 10)
+        let ready = try await client.receive(seconds: 10)
         #expect(ready.type == Wire.MessageType.ready.rawValue && ready.requestID == 0)
         let bootClock = Double(ready.integer(2) ?? 0) / 1e9
         print("boot to ready (TCG, microvm): \(String(format: "%.2f", Date().timeIntervalSince(started))) s wall, guest clock \(String(format: "%.2f", bootClock)) s")
 
         try client.send(Wire.frame(.exec, 2, Wire.field(Wire.Tag.argv, "echo") + Wire.field(Wire.Tag.argv, "hi")))
-        let exec = try client.receive(seconds: 20)
+        let exec = try await client.receive(seconds: 20)
         #expect(exec.type == Wire.MessageType.execResult.rawValue && exec.requestID == 2)
         #expect(exec.first(Wire.Tag.stdout) == Array("hi\n".utf8))
         #expect(exec.integer(Wire.Tag.exitCode) == 0)
@@ -241,12 +241,12 @@ import Testing
                 ["sh", "-c", "echo $GREETING $(hostname) $(cat /etc/hostname); grep -c ' / ext4' /proc/mounts"].flatMap {
                     Wire.field(Wire.Tag.argv, $0)
                 }))
-        let environment = try client.receive(seconds: 20)
+        let environment = try await client.receive(seconds: 20)
         #expect(environment.text(Wire.Tag.stdout) == "hi-there bootvm bootvm\n1\n")
 
         let script = "ip -4 -o addr show; ip route; cat /etc/resolv.conf /etc/hosts"
         try client.send(Wire.frame(.exec, 8, ["sh", "-c", script].flatMap { Wire.field(Wire.Tag.argv, $0) }))
-        let network = try client.receive(seconds: 20).text(Wire.Tag.stdout) ?? ""
+        let network = try await client.receive(seconds: 20).text(Wire.Tag.stdout) ?? ""
         #expect(network.contains("eth0    inet 10.0.2.15/24"), "\(network)")
         #expect(network.contains("lo    inet 127.0.0.1/8"), "\(network)")
         #expect(network.contains("default via 10.0.2.2 dev eth0"), "\(network)")
@@ -259,39 +259,39 @@ import Testing
                 .writeFile, 4,
                 Wire.field(Wire.Tag.path, "/tmp/host-file") + Wire.field(Wire.Tag.mode, integer: 0o600)
                     + Wire.field(Wire.Tag.data, contents)))
-        let written = try client.receive(seconds: 20)
+        let written = try await client.receive(seconds: 20)
         #expect(written.type == Wire.MessageType.ok.rawValue && written.requestID == 4)
         try client.send(Wire.frame(.readFile, 5, Wire.field(Wire.Tag.path, "/tmp/host-file")))
-        let read = try client.receive(seconds: 20)
+        let read = try await client.receive(seconds: 20)
         #expect(read.type == Wire.MessageType.fileData.rawValue && read.first(Wire.Tag.data) == contents)
 
         try client.send(Wire.frame(.metricsRequest, 6, []))
-        let metrics = try client.receive(seconds: 20)
+        let metrics = try await client.receive(seconds: 20)
         #expect(metrics.type == Wire.MessageType.metrics.rawValue)
         #expect((metrics.integer(Wire.Tag.memTotal) ?? 0) > 100_000)
 
         // A restarted daemon reconnects and resends its configuration: equal is fine,
         // different is refused, and the agent keeps serving.
         client.disconnect()
-        client = try AgentWireClient(path: socketPath, seconds: 10)
+        client = try await AgentWireClient(path: socketPath, seconds: 10)
         try Self.configure(client, argv: argv, id: 10, network: Self.network)
-        let again = try client.receive(seconds: 20)
+        let again = try await client.receive(seconds: 20)
         #expect(again.type == Wire.MessageType.ok.rawValue && again.requestID == 10)
         try Self.configure(client, argv: ["true"], id: 11)
-        let different = try client.receive(seconds: 20)
+        let different = try await client.receive(seconds: 20)
         #expect(different.type == Wire.MessageType.error.rawValue && different.requestID == 11)
         #expect(different.text(Wire.Tag.message)?.contains("already configured") == true)
 
         try client.send(Wire.frame(.shutdown, 7, Wire.field(Wire.Tag.grace, integer: 2000)))
-        let stopping = try client.receive(seconds: 20)
+        let stopping = try await client.receive(seconds: 20)
         #expect(stopping.type == Wire.MessageType.ok.rawValue && stopping.requestID == 7)
-        let exited = try client.receive(seconds: 20)
+        let exited = try await client.receive(seconds: 20)
         #expect(exited.type == Wire.MessageType.workloadExited.rawValue)
         #expect(exited.requestID != 0)
         #expect(exited.integer(Wire.Tag.signal) == Int64(SIGTERM))
         try client.send(Wire.frame(.ok, exited.requestID, []))
 
-        #expect(Self.waitForExit(process, seconds: 30), "QEMU did not power off")
+        #expect(await Self.waitForExit(process, seconds: 30), "QEMU did not power off")
         let console = (try? String(contentsOfFile: machine.scratch.path + "/console.log", encoding: .utf8)) ?? ""
         #expect(console.contains("hello-from-guest hi-there"), "console: \(console.suffix(3000))")
         #expect(console.contains("reboot: Power down"))
