@@ -72,6 +72,14 @@ struct HostPort {
         markDisconnected()
     }
 
+    /// The host end went and came back between a poll and a read: output queued
+    /// for the old host is dropped, while what was read (the new host's requests
+    /// among it) stays to be served.
+    mutating func hostReplaced() {
+        outgoing.removeAll()
+        outgoingStart = 0
+    }
+
     mutating func nextFrame() throws(AgentProtocolError) -> AgentFrame? {
         try decoder.next()
     }

@@ -111,9 +111,19 @@ struct InitSupervisor {
                 // Data the host sent just before it left still arrives: read and serve
                 // it first, then notice the hang-up.
                 let open = port.receive()
+                if open, fds[2].revents & Int16(POLLHUP) != 0 {
+                    // The poll saw the host gone, yet the read ended on "no more data"
+                    // rather than end of file: another host is connected already, and
+                    // what was read may be its first requests. The old connection's
+                    // work ends before they are served, not after.
+                    port.hostReplaced()
+                    sessions.killAll(port: &port)
+                    execs.killAll()
+                    hostConnected()
+                }
                 serveFrames()
                 port.flush()
-                if !open || fds[2].revents & Int16(POLLHUP) != 0 {
+                if !open {
                     port.hostLeft()
                     sessions.killAll(port: &port)
                     execs.killAll()
