@@ -70,7 +70,10 @@ struct VMFixture {
                 bootTimeout: bootTimeout
             )
             let fixture = VMFixture(scratch: scratch, images: images, configuration: configuration)
-            defer { fixture.removeCgroupParent() }
+            defer {
+                fixture.endLeftovers()
+                fixture.removeCgroupParent()
+            }
             return try await body(fixture)
         }
     }
@@ -117,14 +120,40 @@ struct VMFixture {
 
     /// Whether a process whose command line mentions `needle` runs.
     static func processRunning(mentioning needle: String) -> Bool {
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
-            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+        !processes(mentioning: needle).isEmpty
+    }
+
+    /// The live processes whose command line mentions `needle`.
+    static func processes(mentioning needle: String) -> [Int32] {
+        var found: [Int32] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
             if String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(needle),
                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
                !stat.contains(") Z ") {
-                return true
+                found.append(pid)
             }
         }
-        return false
+        return found
+    }
+
+    /// Ends what a test that failed half-way left: every shim and QEMU of this
+    /// fixture's state directory is killed, then its instances' cgroups removed.
+    func endLeftovers() {
+        let left = Self.processes(mentioning: stateDirectory)
+        guard !left.isEmpty else { return }
+        print("ending \(left.count) process(es) a failed test left: \(left)")
+        for pid in left { kill(pid, SIGKILL) }
+        for _ in 0..<100 where Self.processRunning(mentioning: stateDirectory) { usleep(20_000) }
+        let layout = CgroupLayout.current()
+        for directory in InstanceCgroup(layout: layout, parent: configuration.cgroupParent, name: "x").directories {
+            let parent = (directory as NSString).deletingLastPathComponent
+            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: "\(parent)/\(child)", isDirectory: &isDirectory), isDirectory.boolValue {
+                    rmdir("\(parent)/\(child)")
+                }
+            }
+        }
     }
 }
