@@ -38,6 +38,8 @@ final class NamespaceOnlyNetworking: ContainerNetworking {
 
     func detach(_ uuid: UUID) async {
         calls.withLock { $0.append("detach") }
+        // Detach is idempotent: a second call finds the namespace gone.
+        guard FileManager.default.fileExists(atPath: "/run/netns/\(name(uuid))") else { return }
         _ = try? Process.output("/usr/sbin/ip", ["netns", "delete", name(uuid)])
     }
 }
