@@ -74,6 +74,39 @@ struct AcceleratorProbeTests {
             case .tcg: #expect(decision.reason.hasPrefix("tcg: KVM probe VM"), "\(decision.reason)")
             }
             #expect(!VMFixture.processRunning(mentioning: fixture.stateDirectory), "the probe VM is gone")
+
+            // A restarted daemon (another probe over the same state) reuses the decision.
+            let again = await probe.decide()
+            #expect(again.accelerator == decision.accelerator)
+            #expect(again.reason == "\(decision.reason) (kept from an earlier probe in this host boot)")
+        }
+    }
+
+    @Test func aKeptDecisionHoldsOnlyForItsBootModulesQEMUAndKernel() async throws {
+        try await VMFixture.run { fixture in
+            let bootID = "\(fixture.scratch.path)/boot_id"
+            try "1111\n".write(toFile: bootID, atomically: true, encoding: .utf8)
+            var probe = probe(fixture, modules: try modules(fixture.scratch, ["kvm", "kvm_intel"]))
+            probe.bootIDPath = bootID
+            let qemu = "\(fixture.scratch.path)/qemu"
+            let kernel = "\(fixture.scratch.path)/kernel"
+            try ExecutableFile.write([1, 2, 3], to: qemu)
+            try ExecutableFile.write([4, 5, 6], to: kernel)
+
+            let key = probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel)
+            #expect(probe.keptDecision(key: key) == nil, "nothing kept yet")
+            let decision = AcceleratorDecision(accelerator: .kvm, reason: "kvm: probe VM reached the agent in 180 ms")
+            probe.keep(decision, key: key)
+            #expect(probe.keptDecision(key: key)?.accelerator == .kvm)
+            #expect(probe.keptDecision(key: key)?.reason.hasPrefix(decision.reason) == true)
+
+            try ExecutableFile.write([1, 2, 3, 4], to: qemu)
+            #expect(probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel) != key, "another QEMU")
+            try "2222\n".write(toFile: bootID, atomically: true, encoding: .utf8)
+            let rebooted = probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel)
+            #expect(probe.keptDecision(key: rebooted) == nil, "another boot")
+            probe.modulesDirectory = try modules(fixture.scratch, ["kvm", "kvm_amd"])
+            #expect(probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel) != rebooted, "other KVM modules")
         }
     }
 }
