@@ -148,7 +148,10 @@ struct AcceleratorProbe: Sendable {
         guard fields["key"] == key, let name = fields["accelerator"], let accelerator = VMAccelerator(rawValue: name),
               let reason = fields["reason"]
         else { return nil }
-        return AcceleratorDecision(accelerator: accelerator, reason: "\(reason) (kept from an earlier probe in this host boot)")
+        return AcceleratorDecision(
+            accelerator: accelerator,
+            reason: "\(reason) (kept from an earlier probe in this host boot; remove \(keptDecisionPath) to probe again)"
+        )
     }
 
     /// Keeps `decision` under `key`; a failure to write only costs the next daemon a probe.
