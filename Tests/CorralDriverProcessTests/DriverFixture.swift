@@ -1,6 +1,7 @@
 import CorralCore
 import CorralDriverProcess
 import CorralHost
+import CorralShimFormat
 import CorralTestSupport
 import Foundation
 import Logging
@@ -65,7 +66,9 @@ final class DriverFixture: Sendable {
         self.logBoundBytes = logBoundBytes
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         if let shim {
-            try ExecutableFile.write(Array(shim.utf8), to: shimPath)
+            // Through a close-on-exec descriptor: one inherited by a process another test
+            // forks meanwhile would make running it fail with ETXTBSY.
+            try RawFile.writeAtomically(shimPath, Array(shim.utf8), durable: false, mode: 0o755)
         }
         driver = ProcessDriver(
             stateDirectory: stateDirectory, shimPath: shimPath, cgroupParent: cgroupParent,

@@ -1,7 +1,7 @@
 import CorralCore
 import CorralDriverProcess
 import CorralHost
-import CorralTestSupport
+import CorralShimFormat
 import Foundation
 import Testing
 
@@ -82,7 +82,7 @@ struct ProcessDriverTests {
     @Test func failedExecLeavesNothingBehind() async throws {
         try await withFixture { fixture in
             let program = fixture.stateDirectory + "/not-a-program"
-            try ExecutableFile.write([0x00, 0x01, 0x02, 0x03], to: program)
+            try RawFile.writeAtomically(program, [0x00, 0x01, 0x02, 0x03], durable: false, mode: 0o755)
             let uuid = UUID()
             do {
                 _ = try await fixture.start([program], uuid: uuid)

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralHost
+import CorralShimFormat
 import CorralTestSupport
 import Foundation
 import Logging
@@ -90,8 +91,8 @@ struct AcceleratorProbeTests {
             probe.bootIDPath = bootID
             let qemu = "\(fixture.scratch.path)/qemu"
             let kernel = "\(fixture.scratch.path)/kernel"
-            try ExecutableFile.write([1, 2, 3], to: qemu)
-            try ExecutableFile.write([4, 5, 6], to: kernel)
+            try RawFile.writeAtomically(qemu, [1, 2, 3], durable: false, mode: 0o755)
+            try RawFile.writeAtomically(kernel, [4, 5, 6], durable: false)
 
             let key = probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel)
             #expect(probe.keptDecision(key: key) == nil, "nothing kept yet")
@@ -100,7 +101,7 @@ struct AcceleratorProbeTests {
             #expect(probe.keptDecision(key: key)?.accelerator == .kvm)
             #expect(probe.keptDecision(key: key)?.reason.hasPrefix(decision.reason) == true)
 
-            try ExecutableFile.write([1, 2, 3, 4], to: qemu)
+            try RawFile.writeAtomically(qemu, [1, 2, 3, 4], durable: false, mode: 0o755)
             #expect(probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel) != key, "another QEMU")
             try "2222\n".write(toFile: bootID, atomically: true, encoding: .utf8)
             let rebooted = probe.keptDecisionKey(qemuPath: qemu, kernelPath: kernel)

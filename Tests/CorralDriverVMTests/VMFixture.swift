@@ -70,11 +70,15 @@ struct VMFixture {
                 bootTimeout: bootTimeout
             )
             let fixture = VMFixture(scratch: scratch, images: images, configuration: configuration)
-            defer {
-                fixture.endLeftovers()
-                fixture.removeCgroupParent()
+            defer { fixture.removeCgroupParent() }
+            do {
+                let result = try await body(fixture)
+                await fixture.endLeftovers()
+                return result
+            } catch {
+                await fixture.endLeftovers()
+                throw error
             }
-            return try await body(fixture)
         }
     }
 
@@ -139,21 +143,21 @@ struct VMFixture {
 
     /// Ends what a test that failed half-way left: every shim and QEMU of this
     /// fixture's state directory is killed, then its instances' cgroups removed.
-    func endLeftovers() {
+    func endLeftovers() async {
         let left = Self.processes(mentioning: stateDirectory)
         guard !left.isEmpty else { return }
         print("ending \(left.count) process(es) a failed test left: \(left)")
         for pid in left { kill(pid, SIGKILL) }
-        for _ in 0..<100 where Self.processRunning(mentioning: stateDirectory) { usleep(20_000) }
         let layout = CgroupLayout.current()
-        for directory in InstanceCgroup(layout: layout, parent: configuration.cgroupParent, name: "x").directories {
-            let parent = (directory as NSString).deletingLastPathComponent
-            for child in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
-                var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: "\(parent)/\(child)", isDirectory: &isDirectory), isDirectory.boolValue {
-                    rmdir("\(parent)/\(child)")
-                }
-            }
+        // Instance cgroups have the same names in every hierarchy: the first one lists them.
+        guard let first = InstanceCgroup(layout: layout, parent: configuration.cgroupParent, name: "x").directories.first
+        else { return }
+        let parent = (first as NSString).deletingLastPathComponent
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: "\(parent)/\(name)", isDirectory: &isDirectory), isDirectory.boolValue
+            else { continue }
+            try? await InstanceCgroup(layout: layout, parent: configuration.cgroupParent, name: name).remove()
         }
     }
 }
